@@ -1,0 +1,348 @@
+/**
+ * The PACKET_MMAP dispatcher: the kernel writes each frame into a receive ring shared with us
+ * (PACKET_RX_RING, mmap'd, viewed from JS without copies), we copy each ready frame into one of the
+ * caller's pool frames (one copy, as gVisor's packetMMapDispatcher) and hand the ring slot straight back.
+ * gVisor's mode 2 (REFERENCE-gvisor.md §2.2), on an AF_PACKET socket only.
+ *
+ * Ring (TPACKET_V2): `frameCount` slots of `ringFrameSize` bytes, grouped in blocks of 64 KiB multiples
+ * (page-aligned for every page size: 4, 16, 64 KiB). Slot s lives at `block(s) * blockSize + index(s) * ringFrameSize`:
+ * ```
+ *  slot  0      tp_status u32 | tp_len u32 | tp_snaplen u32 | tp_mac u16 | tp_net u16 | sec | nsec | vlan … (32 B)
+ *  +32          sockaddr_ll (20 B), padding
+ *  +tp_mac      the frame as received: tp_snaplen bytes (tp_len on the wire)
+ * ```
+ * tp_status is the ownership word: KERNEL (0) = the kernel may fill it; USER bit (1) = ours to read. The
+ * kernel fills slots in order and skips nothing, so we read them in order too, from `slot`. When the slot the
+ * kernel wants is still ours, it drops the packet and marks later frames LOSING (counted by PACKET_STATISTICS).
+ *
+ * Why TPACKET_V2 (gVisor uses V1 and wanted to move to V3):
+ * - V1's header is `unsigned long`-sized: its layout changes between 32- and 64-bit processes. V2 fixed
+ *   u32 fields, nanosecond timestamps, VLAN tag fields. The slot protocol is the same as V1's.
+ * - V3 hands whole blocks of variable-size frames to user space and gives a block back only when every
+ *   frame in it is read; a block that is not full is handed over only when its retire timer fires
+ *   (tp_retire_blk_tov, milliseconds). At low rates that is milliseconds of added latency for every packet,
+ *   which a request/response workload pays and a stack that already batches per poll does not need. V3 wins
+ *   on memory density (small frames packed), which matters less here: we copy each frame out at once, so a
+ *   ring of 2 KiB slots stays small (2 MiB by default).
+ * - V2 keeps one status word per frame, so a frame goes back to the kernel the moment it is copied,
+ *   whatever `max` the caller passes; `receive(frames, lengths, max)` maps onto it directly.
+ *
+ * Thread: the owner (see `dispatcher.ts`). Hot path: no allocation, no throw.
+ */
+import { NetshardError } from '../errors.ts';
+import { validateInteger, validateObject } from '../validate.ts';
+import {
+  DispatcherCounter,
+  FdDispatcherBase,
+  checkDispatcherOptions,
+  prepareFd,
+  type DispatchMode,
+  type DispatcherOptions,
+} from './dispatcher.ts';
+import { WaitResult } from './stop-fd.ts';
+import {
+  AF_PACKET,
+  EBADF,
+  EBUSY,
+  EINVAL,
+  MAP_SHARED,
+  PACKET_RX_RING,
+  PACKET_STATISTICS,
+  PACKET_VERSION,
+  POLLIN,
+  PROT_READ,
+  PROT_WRITE,
+  SOL_PACKET,
+  TPACKET_ALIGNMENT,
+  TPACKET_V2,
+  TP_STATUS_COPY,
+  TP_STATUS_KERNEL,
+  TP_STATUS_LOSING,
+  TP_STATUS_USER,
+  addressOf,
+  errnoError,
+  getsockopt,
+  memcpy,
+  mmap,
+  munmap,
+  setsockopt,
+  setsockoptInt,
+  socketDomain,
+  viewMemory,
+} from './syscalls.ts';
+
+/** Options of `createMmapDispatcher`: the shared ones plus the ring's geometry. */
+export interface MmapDispatcherOptions extends DispatcherOptions {
+  /**
+   * Bytes per ring slot, a multiple of 16 from 128 to 65664 (gVisor's 64 KiB + 128). Holds the 32-byte
+   * header, sockaddr_ll and padding (the frame starts at tp_mac, 66 bytes in for Ethernet), then the frame.
+   * Longer frames arrive cut short and are dropped as `rxTruncated`. Default 2048: Ethernet frames up to
+   * 1982 bytes (MTU 1500 with VLAN tags); use 65664 for GSO/GRO super-packets.
+   */
+  ringFrameSize?: number;
+  /** Ring slots, 8..65536 (rounded up to fill the last block). Default: 2 MiB worth (1024 slots of 2 KiB). */
+  ringFrames?: number;
+}
+
+/** Default ring slot size: one MTU-1500 Ethernet frame plus the 66-byte TPACKET_V2 prologue, rounded to 2 KiB. */
+export const DEFAULT_RING_FRAME_SIZE = 2048;
+/** Default ring size in bytes when `ringFrames` is not given (gVisor's ring is 32 × 65664 B ≈ 2 MiB). */
+export const DEFAULT_RING_BYTES = 2 << 20;
+/** Default frames per `receive`: the ring is drained up to this many, the rest on the next call. */
+export const DEFAULT_MMAP_BATCH = 64;
+/** Ring blocks are multiples of this: page-aligned for 4, 16 and 64 KiB pages, small enough to allocate easily. */
+const BLOCK_UNIT = 64 * 1024;
+/** 32-bit words per 4 KiB page: the step of the pre-fault loop (larger pages just get touched more than once). */
+const PAGE_WORDS = 4096 / 4;
+/** Largest slot: gVisor's tpFrameSize, 64 KiB + 128. */
+const MAX_RING_FRAME_SIZE = 65536 + 128;
+
+// struct tpacket2_hdr field offsets (bytes), <linux/if_packet.h>.
+const TP_STATUS = 0, TP_LEN = 4, TP_SNAPLEN = 8, TP_MAC = 12;
+
+/** Indices into `MmapDispatcher.ringCounters`: what only a ring knows. One writer, any reader. */
+export const MmapCounter = {
+  /** Packets the kernel dropped for want of a free slot (PACKET_STATISTICS tp_drops, summed). */
+  kernelDrops: 0,
+  /** Packets the kernel counted for this socket (PACKET_STATISTICS tp_packets, summed; drops included). */
+  kernelPackets: 1,
+  /** Frames that carried TP_STATUS_LOSING: the kernel had dropped packets when it wrote them. */
+  losingFrames: 2,
+  /** Frames with TP_STATUS_COPY (cut to the slot, full copy queued; only with PACKET_COPY_THRESH): dropped. */
+  copyFrames: 3,
+} as const;
+export type MmapCounter = (typeof MmapCounter)[keyof typeof MmapCounter];
+const MMAP_COUNTER_COUNT = 4;
+
+/** The ring geometry the kernel accepted (struct tpacket_req), for tests and stats. */
+export interface RingGeometry {
+  blockSize: number;
+  blockCount: number;
+  frameSize: number;
+  frameCount: number;
+}
+
+/**
+ * Returns the ring geometry for `ringFrameSize` × at least `ringFrames` slots: blocks of the smallest
+ * multiple of 64 KiB holding at least one slot, and enough blocks for `ringFrames`. Pure; for setup and tests.
+ */
+export function ringGeometry(ringFrameSize: number, ringFrames: number): RingGeometry {
+  const blockSize = Math.ceil(ringFrameSize / BLOCK_UNIT) * BLOCK_UNIT;
+  const perBlock = Math.floor(blockSize / ringFrameSize);
+  const blockCount = Math.ceil(ringFrames / perBlock);
+  return { blockSize, blockCount, frameSize: ringFrameSize, frameCount: blockCount * perBlock };
+}
+
+const EMPTY_I32 = new Int32Array(0);
+const EMPTY_U16 = new Uint16Array(0);
+
+/** Reads frames from a TPACKET_V2 receive ring into the caller's frames. Create with `createMmapDispatcher`. */
+export class MmapDispatcher extends FdDispatcherBase {
+  readonly mode: DispatchMode = 'mmap';
+  /** The ring the kernel accepted. */
+  readonly geometry: RingGeometry;
+  /** Ring-only counters, indexed by `MmapCounter`, in a SharedArrayBuffer any thread may read. */
+  readonly ringCounters: Float64Array;
+  /** Where the ring is mapped (Number address) and how long; 0 once unmapped. */
+  private ringAddress: number;
+  private readonly ringBigAddress: bigint;
+  private readonly ringBytes: number;
+  /** The ring as u32 words (status, len, snaplen) and u16 halves (tp_mac): views of the mapping, no copy. */
+  private ring32: Int32Array;
+  private ring16: Uint16Array;
+  /** Byte offset of each slot in the ring. */
+  private readonly slotOffsets: Int32Array;
+  /** Next slot to read: the kernel fills slots in this same order. */
+  private slot = 0;
+  private released = false;
+  private readonly stats = new Int32Array(2);
+  private readonly statsLength = new Int32Array(1);
+
+  constructor(options: MmapDispatcherOptions) {
+    validateObject(options, 'options', [
+      'fd', 'frames', 'rxOffset', 'batchSize', 'vnetHeader', 'stopFd', 'zeroIsEof', 'counters', 'ringFrameSize', 'ringFrames',
+    ]);
+    const { ringFrameSize: askedFrameSize, ringFrames: askedFrames, ...shared } = options;
+    const o = checkDispatcherOptions(shared, DEFAULT_MMAP_BATCH);
+    const ringFrameSize = askedFrameSize ?? DEFAULT_RING_FRAME_SIZE;
+    validateInteger(ringFrameSize, 'options.ringFrameSize', 128, MAX_RING_FRAME_SIZE);
+    if (ringFrameSize % TPACKET_ALIGNMENT !== 0) {
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.ringFrameSize must be a multiple of ${TPACKET_ALIGNMENT}, received ${ringFrameSize}`);
+    }
+    const ringFrames = askedFrames ?? Math.max(8, Math.floor(DEFAULT_RING_BYTES / ringFrameSize));
+    validateInteger(ringFrames, 'options.ringFrames', 8, 65536);
+    const domain = socketDomain(o.fd);
+    if (domain !== AF_PACKET) {
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.fd must be an AF_PACKET socket for PACKET_MMAP (fd ${o.fd}: ${domain < 0 ? `errno ${-domain}` : `family ${domain}`})`);
+    }
+    const info = prepareFd(o.fd);
+    // The vnet header, when the socket has one, sits just before tp_mac and is skipped with it (gVisor drops it too).
+    super(o, info, addressOf(o.bytes), POLLIN);
+
+    const geometry = ringGeometry(ringFrameSize, ringFrames);
+    const v = setsockoptInt(o.fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2);
+    if (v < 0) {
+      super.close();
+      if (v === -EBUSY) throw errnoError('setsockopt', v, `PACKET_VERSION (fd ${o.fd} already has a ring)`);
+      throw errnoError('setsockopt', v, 'PACKET_VERSION TPACKET_V2');
+    }
+    const req = new Uint32Array([geometry.blockSize, geometry.blockCount, geometry.frameSize, geometry.frameCount]);
+    const r = setsockopt(o.fd, SOL_PACKET, PACKET_RX_RING, req, req.byteLength);
+    if (r < 0) {
+      super.close();
+      throw errnoError('setsockopt', r, `PACKET_RX_RING {block ${geometry.blockSize} × ${geometry.blockCount}, frame ${geometry.frameSize} × ${geometry.frameCount}}`);
+    }
+    const ringBytes = geometry.blockSize * geometry.blockCount;
+    const address = mmap(null, ringBytes, PROT_READ | PROT_WRITE, MAP_SHARED, o.fd, 0);
+    if (address < 0n) {
+      releaseRing(o.fd);
+      super.close();
+      throw errnoError('mmap', Number(address), `(PACKET_RX_RING, ${ringBytes} bytes)`);
+    }
+    this.geometry = geometry;
+    this.ringBigAddress = address;
+    this.ringAddress = Number(address);
+    this.ringBytes = ringBytes;
+    const memory = viewMemory(address, ringBytes);
+    this.ring32 = new Int32Array(memory);
+    this.ring16 = new Uint16Array(memory);
+    // Fault every page in now, by writing: the first user-space write to each page of a fresh packet ring
+    // cost 3-20 µs per page on this project's VM (C and JS alike; a read alone did not help), which would
+    // otherwise fall on the first lap of receive() (measured there: ~4 µs per slot, against ~0.4 µs after).
+    // An atomic add of 0 keeps the word's value even while the kernel fills that slot.
+    for (let w = 0; w < this.ring32.length; w += PAGE_WORDS) Atomics.add(this.ring32, w, 0);
+    const perBlock = geometry.blockSize / geometry.frameSize | 0;
+    this.slotOffsets = new Int32Array(geometry.frameCount);
+    for (let s = 0; s < geometry.frameCount; s++) {
+      this.slotOffsets[s] = Math.floor(s / perBlock) * geometry.blockSize + (s % perBlock) * geometry.frameSize;
+    }
+    this.ringCounters = new Float64Array(new SharedArrayBuffer(MMAP_COUNTER_COUNT * 8));
+    // Packets queued on the socket before the ring existed are gone: packet_set_ring() purges the receive
+    // queue (af_packet.c), so poll() does not keep reporting them (the test checks this).
+    this.readKernelStatistics(); // start PACKET_STATISTICS from zero
+    this.ringCounters[MmapCounter.kernelPackets] = 0;
+    this.ringCounters[MmapCounter.kernelDrops] = 0;
+  }
+
+  receive(frames: Int32Array, lengths: Int32Array, max: number): number {
+    if (this.released) return -EBADF;
+    let n = max < this.batchSize ? max : this.batchSize;
+    if (n > frames.length) n = frames.length;
+    if (n > lengths.length) n = lengths.length;
+    const ring32 = this.ring32;
+    const ring16 = this.ring16;
+    const offsets = this.slotOffsets;
+    const slots = offsets.length;
+    const slotSize = this.geometry.frameSize;
+    const capacity = this.capacity;
+    const frameCount = this.frameCount;
+    const destination = this.baseAddress + this.rxOffset;
+    const frameSize = this.frameSize;
+    const ringAddress = this.ringAddress;
+    let slot = this.slot;
+    let k = 0;
+    let seen = 0;
+    let bytes = 0;
+    let truncated = 0;
+    let empty = 0;
+    let losing = 0;
+    let copies = 0;
+    let end = 0;
+    // `seen < slots`: dropped frames fill no caller frame, so bound the scan by one lap of the ring.
+    while (k < n && seen < slots) {
+      const offset = offsets[slot]!;
+      const word = offset >> 2;
+      const status = Atomics.load(ring32, word + (TP_STATUS >> 2));
+      if ((status & TP_STATUS_USER) === 0) break;
+      const frame = frames[k]!;
+      if (frame >>> 0 >= frameCount) { end = -EINVAL; break; } // leave the slot for the next call
+      seen++;
+      if ((status & TP_STATUS_LOSING) !== 0) losing++;
+      const length = ring32[word + (TP_LEN >> 2)]!;
+      const snaplen = ring32[word + (TP_SNAPLEN >> 2)]!;
+      const mac = ring16[(offset + TP_MAC) >> 1]!;
+      if ((status & TP_STATUS_COPY) !== 0) { copies++; truncated++; }
+      else if (snaplen !== length || snaplen > capacity || mac + snaplen > slotSize) truncated++;
+      else if (snaplen <= 0) empty++;
+      else {
+        // Both ranges were proven in bounds just above: frame < frameCount, snaplen <= capacity, and the
+        // slot holds mac + snaplen bytes.
+        memcpy(destination + frame * frameSize, ringAddress + offset + mac, snaplen);
+        lengths[k++] = snaplen;
+        bytes += snaplen;
+      }
+      Atomics.store(ring32, word + (TP_STATUS >> 2), TP_STATUS_KERNEL); // the slot is the kernel's again
+      slot = slot + 1 === slots ? 0 : slot + 1;
+    }
+    this.slot = slot;
+    if (seen > 0) {
+      const v = this.counterValues;
+      v[DispatcherCounter.rxBatches]!++;
+      v[DispatcherCounter.rxPackets]! += k;
+      v[DispatcherCounter.rxBytes]! += bytes;
+      if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
+      if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
+      if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
+      if (losing !== 0) {
+        this.ringCounters[MmapCounter.losingFrames]! += losing;
+        this.readKernelStatistics(); // one getsockopt per losing batch; it also clears the LOSING state
+      }
+    }
+    return k > 0 ? k : end;
+  }
+
+  /** Returns Ready at once when the next slot is already ours (no poll), else sleeps as every dispatcher does. */
+  override wait(timeoutMs: number): number {
+    if (this.released) return -EBADF;
+    if ((Atomics.load(this.ring32, this.slotOffsets[this.slot]! >> 2) & TP_STATUS_USER) !== 0) return WaitResult.Ready;
+    return super.wait(timeoutMs);
+  }
+
+  /**
+   * Adds the kernel's PACKET_STATISTICS (packets and drops since the last read; reading resets them) to
+   * `ringCounters` and returns the drops it added, or -errno. Thread: the owner. Called by `receive` when a
+   * frame says LOSING; call it before reading `kernelDrops` for an exact figure.
+   */
+  readKernelStatistics(): number {
+    if (this.released) return -EBADF;
+    this.statsLength[0] = 8;
+    const r = getsockopt(this.fd, SOL_PACKET, PACKET_STATISTICS, this.stats, this.statsLength);
+    if (r < 0) return r;
+    const drops = this.stats[1]! >>> 0;
+    this.ringCounters[MmapCounter.kernelPackets]! += this.stats[0]! >>> 0;
+    this.ringCounters[MmapCounter.kernelDrops]! += drops;
+    return drops;
+  }
+
+  /**
+   * Unmaps the ring, removes it from the socket (which then works with the other modes again), and closes
+   * the eventfd if the dispatcher opened it; not the fd. Idempotent. Thread: the owner, after its loop ended.
+   */
+  override close(): void {
+    if (!this.released) {
+      this.readKernelStatistics();
+      this.released = true;
+      // Drop the JS views before the memory goes: a late access must never touch an unmapped page.
+      this.ring32 = EMPTY_I32;
+      this.ring16 = EMPTY_U16;
+      this.ringAddress = 0;
+      munmap(this.ringBigAddress, this.ringBytes);
+      releaseRing(this.fd);
+    }
+    super.close();
+  }
+}
+
+/** Asks the kernel to free the socket's receive ring (a tpacket_req of zeros). Control path; errors ignored. */
+function releaseRing(fd: number): void {
+  setsockopt(fd, SOL_PACKET, PACKET_RX_RING, new Uint32Array(4), 16);
+}
+
+/**
+ * Sets up a TPACKET_V2 receive ring on AF_PACKET socket `options.fd` (set non-blocking) and returns its
+ * dispatcher. The socket must not have a ring yet. Control path; throws ERR_INVALID_ARG_* for bad options or
+ * a non-AF_PACKET fd, the errno name when the kernel refuses the ring (EBUSY: it has one already).
+ */
+export function createMmapDispatcher(options: MmapDispatcherOptions): MmapDispatcher {
+  return new MmapDispatcher(options);
+}

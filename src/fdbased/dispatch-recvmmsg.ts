@@ -1,0 +1,168 @@
+/**
+ * The recvmmsg dispatcher: up to `batchSize` datagrams per recvmmsg, sockets only. gVisor's
+ * `recvMMsgDispatcher` (REFERENCE-gvisor.md §2.2; gVisor reads 8 per call, runsc's default mode).
+ *
+ * Tables built once in SharedArrayBuffers and passed by their cached address (RUNTIME-FACTS.md: the
+ * cheapest way measured). Per call only the iov_base of a slot whose frame changed is rewritten
+ * (two u32 stores, Number math); the kernel writes straight into the pool's frames, no copy:
+ * ```
+ *  mmsghdr[i]  (64 B)  msg_iov ──► iovec[i * k]      k = 1, or 2 with vnetHeader:
+ *                      msg_iovlen = k                 [ shared 10 B virtio-net scratch ][ frame + rxOffset ]
+ *                      msg_len, msg_flags ◄── written by the kernel
+ * ```
+ * `MSG_TRUNC` is passed so `msg_len` is a datagram's real length: longer than the frame means dropped and
+ * counted, never delivered half.
+ *
+ * Thread: the owner (see `dispatcher.ts`). Hot path: no allocation, no throw.
+ */
+import { NetshardError } from '../errors.ts';
+import {
+  DispatcherCounter,
+  FdDispatcherBase,
+  RECEIVE_EOF,
+  VIRTIO_NET_HDR_SIZE,
+  checkDispatcherOptions,
+  prepareFd,
+  type DispatchMode,
+  type DispatcherOptions,
+} from './dispatcher.ts';
+import {
+  EAGAIN,
+  EINTR,
+  EINVAL,
+  MMSGHDR_FLAGS,
+  MMSGHDR_IOV,
+  MMSGHDR_IOVLEN,
+  MMSGHDR_LEN,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  POLLIN,
+  SIZEOF_IOVEC,
+  SIZEOF_MMSGHDR,
+  addressOf,
+  pointerOf,
+  recvmmsg,
+  writeAddress,
+} from './syscalls.ts';
+
+/** Default datagrams per recvmmsg (bench/fdbased-receive.ts measured 8, 32 and 64; see README.md). */
+export const DEFAULT_RECVMMSG_BATCH = 32;
+
+const MMSG_WORDS = SIZEOF_MMSGHDR / 4;
+const LEN_WORD = MMSGHDR_LEN / 4;
+const FLAGS_WORD = MMSGHDR_FLAGS / 4;
+
+/** Receives a batch of datagrams per recvmmsg into the caller's frames. Create with `createRecvmmsgDispatcher`. */
+export class RecvmmsgDispatcher extends FdDispatcherBase {
+  readonly mode: DispatchMode = 'recvmmsg';
+  private readonly mmsgWords: Uint32Array;
+  private readonly mmsgAddress: bigint;
+  private readonly iovWords: Uint32Array;
+  /** iovecs per message: 1, or 2 with the virtio-net scratch first. */
+  private readonly iovPerMessage: number;
+  /** Frame each slot's iovec points at now (-1: none). */
+  private readonly slotFrames: Int32Array;
+  /** Keeps the scratch memory alive: the iovecs point into it. */
+  private readonly scratch: Uint8Array;
+
+  constructor(options: DispatcherOptions) {
+    const o = checkDispatcherOptions(options, DEFAULT_RECVMMSG_BATCH);
+    const info = prepareFd(o.fd);
+    if (!info.isSocket) {
+      throw new NetshardError('ENOTSOCK', `recvmmsg needs a socket; fd ${o.fd} is not one (use readv)`, { errno: 88, syscall: 'recvmmsg' });
+    }
+    super(o, info, addressOf(o.bytes), POLLIN);
+    const batch = this.batchSize;
+    this.iovPerMessage = this.vnetHeader ? 2 : 1;
+    this.scratch = new Uint8Array(new SharedArrayBuffer(16));
+    const scratchAddress = addressOf(this.scratch);
+    this.mmsgWords = new Uint32Array(new SharedArrayBuffer(batch * SIZEOF_MMSGHDR));
+    this.mmsgAddress = pointerOf(this.mmsgWords);
+    this.iovWords = new Uint32Array(new SharedArrayBuffer(batch * this.iovPerMessage * SIZEOF_IOVEC));
+    const iovAddress = addressOf(this.iovWords);
+    this.slotFrames = new Int32Array(batch).fill(-1);
+    for (let i = 0; i < batch; i++) {
+      const m = i * MMSG_WORDS;
+      writeAddress(this.mmsgWords, m + MMSGHDR_IOV / 4, iovAddress + i * this.iovPerMessage * SIZEOF_IOVEC);
+      writeAddress(this.mmsgWords, m + MMSGHDR_IOVLEN / 4, this.iovPerMessage);
+      let w = i * this.iovPerMessage * 4;
+      if (this.vnetHeader) {
+        writeAddress(this.iovWords, w, scratchAddress); // every message shares it: read and dropped
+        writeAddress(this.iovWords, w + 2, VIRTIO_NET_HDR_SIZE);
+        w += 4;
+      }
+      writeAddress(this.iovWords, w, this.baseAddress + this.rxOffset); // frame 0 until told otherwise
+      writeAddress(this.iovWords, w + 2, this.capacity);
+    }
+  }
+
+  receive(frames: Int32Array, lengths: Int32Array, max: number): number {
+    let n = max < this.batchSize ? max : this.batchSize;
+    if (n > frames.length) n = frames.length;
+    if (n > lengths.length) n = lengths.length;
+    if (n <= 0) return 0;
+    const iovPer = this.iovPerMessage;
+    const frameWordOffset = this.vnetHeader ? 4 : 0;
+    for (let i = 0; i < n; i++) {
+      const frame = frames[i] as number;
+      if (frame !== this.slotFrames[i]) {
+        if (frame < 0 || frame >= this.frameCount) return -EINVAL;
+        writeAddress(this.iovWords, i * iovPer * 4 + frameWordOffset, this.baseAddress + frame * this.frameSize + this.rxOffset);
+        this.slotFrames[i] = frame;
+      }
+    }
+    const v = this.counterValues;
+    const r = recvmmsg(this.fd, this.mmsgAddress, n, MSG_DONTWAIT | MSG_TRUNC);
+    if (r < 0) {
+      if (r === -EAGAIN || r === -EINTR) return 0;
+      v[DispatcherCounter.rxErrors]!++;
+      return r;
+    }
+    const words = this.mmsgWords;
+    const header = this.vnetHeader ? VIRTIO_NET_HDR_SIZE : 0;
+    const capacity = this.capacity;
+    let k = 0;
+    let dropped = 0;
+    let bytes = 0;
+    let eof = false;
+    for (let i = 0; i < r; i++) {
+      const m = i * MMSG_WORDS;
+      const msgLength = words[m + LEN_WORD] as number;
+      // At the end, recvmmsg fills every remaining slot with 0 bytes; a 0-byte message followed by data
+      // was an empty message (dropped below), not the end.
+      if (msgLength === 0 && this.zeroIsEof && (i + 1 === r || words[m + MMSG_WORDS + LEN_WORD] === 0)) { eof = true; break; }
+      const length = msgLength - header;
+      if (length <= 0) { v[DispatcherCounter.rxEmpty]!++; dropped++; continue; }
+      if (length > capacity || ((words[m + FLAGS_WORD] as number) & MSG_TRUNC) !== 0) {
+        v[DispatcherCounter.rxTruncated]!++;
+        dropped++;
+        continue;
+      }
+      if (k !== i) {
+        // Keep filled frames first: swap this one with the first dropped one (the table still matches
+        // slotFrames; the next call rewrites the slots whose frame changed).
+        const t = frames[k] as number;
+        frames[k] = frames[i] as number;
+        frames[i] = t;
+      }
+      lengths[k] = length;
+      bytes += length;
+      k++;
+    }
+    if (k + dropped > 0) {
+      v[DispatcherCounter.rxBatches]!++;
+      v[DispatcherCounter.rxPackets]! += k;
+      v[DispatcherCounter.rxBytes]! += bytes;
+    }
+    // EOF after some packets: deliver them now; the next call reads 0 bytes again and reports the end.
+    return k > 0 ? k : eof ? RECEIVE_EOF : 0;
+  }
+}
+
+/**
+ * Opens a recvmmsg dispatcher on socket `options.fd` (set non-blocking). Control path; throws ENOTSOCK
+ * for a non-socket (use readv, as gVisor does) and on bad options.
+ */
+export function createRecvmmsgDispatcher(options: DispatcherOptions): RecvmmsgDispatcher {
+  return new RecvmmsgDispatcher(options);
+}

@@ -1,0 +1,328 @@
+/**
+ * The endpoint over real socketpairs, after gVisor's endpoint_test.go (REFERENCE-gvisor.md §2.10): its
+ * options and properties, receive with the Ethernet header stripped (and frames for other hosts dropped,
+ * not ending the loop), the closed callback once per fd on stop, EOF and peer close, and a loop blocked in
+ * poll in a worker that ends after stop().
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { once } from 'node:events';
+import { spawnWorker } from '../../src/spawn-worker.ts';
+import { FramePool } from '../../src/ring/index.ts';
+import {
+  LINK_COUNTER_COUNT,
+  LinkCounter,
+  RECEIVE_EOF,
+  RECEIVE_STOPPED,
+  WaitResult,
+  closeFds,
+  createEndpoint,
+  openSocketPair,
+  runDispatchLoop,
+  stopHandle,
+  syscalls as sys,
+  type EndpointOptions,
+  type StopHandle,
+} from '../../src/fdbased/index.ts';
+import type { NetshardError } from '../../src/errors.ts';
+import { hex, toHex } from '../helpers/hex.ts';
+
+const Endpoint = suite('fdbased/endpoint');
+
+// ---------------------------------------------------------------------------------------------------------
+// Options at the door
+
+for (const c of [
+  { name: 'no fds', options: { fds: [] }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds must be an array of at least 1 element(s), received 0' },
+  { name: 'fds missing', options: {}, code: 'ERR_INVALID_ARG_TYPE', message: 'options.fds must be an array, received type undefined (undefined)' },
+  { name: 'an unknown key', options: { fds: [0], mtus: 1 }, code: 'ERR_INVALID_ARG_VALUE', message: /^options\.mtus is not a known option/ },
+  { name: 'a repeated fd', options: { fds: [0, 0] }, code: 'ERR_INVALID_ARG_VALUE', message: 'options.fds[1] repeats fd 0' },
+  { name: 'a negative fd', options: { fds: [-1] }, code: 'ERR_OUT_OF_RANGE', message: /^options\.fds\[0\] must be an integer >= 0/ },
+  { name: 'mtu too small', options: { fds: [0], mtu: 67 }, code: 'ERR_OUT_OF_RANGE', message: 'options.mtu must be an integer >= 68 and <= 65535, received 67' },
+  { name: 'a bad link address', options: { fds: [0], linkAddress: '11:22:33' }, code: 'ERR_INVALID_ARG_VALUE', message: `options.linkAddress must be a link address like "02:00:00:00:00:01", received '11:22:33'` },
+  { name: 'a bad dispatch mode', options: { fds: [0], dispatchMode: 'xdp' }, code: 'ERR_INVALID_ARG_VALUE', message: /^options\.dispatchMode must be one of "readv", "recvmmsg", "mmap"/ },
+  { name: 'gsoMaxSize without gsoKind', options: { fds: [0], gsoMaxSize: 32768 }, code: 'ERR_INVALID_ARG_VALUE', message: /^options\.gsoMaxSize must be 0 exactly when options\.gsoKind is 'none'/ },
+  { name: 'closed not a function', options: { fds: [0], closed: 1 }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.closed must be a function' },
+  { name: 'a batch of 0', options: { fds: [0], batchSize: 0 }, code: 'ERR_OUT_OF_RANGE', message: /^options\.batchSize must be an integer >= 1/ },
+  { name: 'a closed fd', options: { fds: [1_000_000] }, code: 'EBADF', message: /^fcntl \(fd 1000000, O_NONBLOCK\) failed: EBADF/ },
+]) {
+  Endpoint(`createEndpoint throws ${c.code} for ${c.name}`, () => {
+    try {
+      createEndpoint(c.options as unknown as EndpointOptions);
+      assert.unreachable('should throw');
+    } catch (err) {
+      const e = err as NetshardError;
+      assert.is(e.code, c.code, String(err));
+      if (typeof c.message === 'string') assert.is(e.message, c.message);
+      else assert.match(e.message, c.message);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Properties (TestNoEthernetProperties, TestEthernetProperties, TestAddress, TestSetAddress, TestMTU)
+
+Endpoint('properties: header length, MTU, link address; fds become non-blocking', () => {
+  const [a, b] = openSocketPair();
+  try {
+    const plain = createEndpoint({ fds: [b] });
+    assert.is(plain.maxHeaderLength, 0);
+    assert.is(plain.mtu, 1500);
+    assert.is(plain.linkAddress, '');
+    assert.equal(plain.isSocket, [true]);
+    assert.equal(plain.dispatchModes, ['recvmmsg']);
+    assert.is(plain.gsoKind, 'none');
+    assert.is(sys.fcntl(b, sys.F_GETFL) & sys.O_NONBLOCK, sys.O_NONBLOCK);
+    const eth = createEndpoint({ fds: [b], ethernetHeader: true, linkAddress: '11:22:33:44:55:66', mtu: 9000, dispatchMode: 'readv' });
+    assert.is(eth.maxHeaderLength, 14);
+    assert.is(eth.mtu, 9000);
+    assert.is(eth.linkAddress, '11:22:33:44:55:66');
+    assert.equal(eth.dispatchModes, ['readv']);
+    eth.setLinkAddress(hex('02 00 00 00 00 2a'));
+    assert.is(eth.linkAddress, '02:00:00:00:00:2a');
+    eth.setLinkAddress('');
+    assert.is(eth.linkAddress, '');
+    for (const mtu of [200, 300]) {
+      eth.setMtu(mtu);
+      assert.is(eth.mtu, mtu);
+    }
+    assert.throws(() => eth.setMtu(70000), (e: NetshardError) => e.code === 'ERR_OUT_OF_RANGE');
+    const gso = createEndpoint({ fds: [b], gsoKind: 'software' });
+    assert.is(gso.gsoMaxSize, 65536);
+    assert.is(gso.vnetHeader, false);
+  } finally {
+    closeFds([a, b]);
+  }
+});
+
+Endpoint('a pipe is not a socket: readv whatever the mode, and no GSO (gVisor: GSO only on sockets)', () => {
+  const p = new Int32Array(2);
+  assert.is(sys.pipe2(p, sys.O_CLOEXEC), 0);
+  try {
+    const ep = createEndpoint({ fds: [p[0] as number], dispatchMode: 'recvmmsg', gsoKind: 'hardware' });
+    assert.equal(ep.isSocket, [false]);
+    assert.equal(ep.dispatchModes, ['readv']);
+    assert.is(ep.gsoKind, 'none');
+    assert.is(ep.vnetHeader, false);
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
+    assert.is(ep.attach(0, pool).mode, 'readv');
+    ep.close();
+  } finally {
+    closeFds([p[0] as number, p[1] as number]);
+  }
+});
+
+Endpoint("dispatch mode 'mmap' needs an AF_PACKET socket: attach on an AF_UNIX socket throws", () => {
+  const [a, b] = openSocketPair();
+  try {
+    const ep = createEndpoint({ fds: [b], dispatchMode: 'mmap' });
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
+    assert.throws(() => ep.attach(0, pool), (e: NetshardError) => e.code === 'ERR_INVALID_ARG_VALUE');
+    ep.close();
+  } finally {
+    closeFds([a, b]);
+  }
+});
+
+Endpoint('attach twice, or with an option of another mode, throws', () => {
+  const [a, b] = openSocketPair();
+  try {
+    const ep = createEndpoint({ fds: [b] });
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
+    assert.throws(() => ep.attach(0, pool, { ringFrames: 64 }), (e: NetshardError) => e.code === 'ERR_INVALID_ARG_VALUE');
+    assert.throws(() => ep.attach(1, pool), (e: NetshardError) => e.code === 'ERR_OUT_OF_RANGE');
+    ep.attach(0, pool);
+    assert.throws(() => ep.attach(0, pool), (e: NetshardError) => e.code === 'ERR_NETSHARD_ATTACHED');
+    ep.close();
+  } finally {
+    closeFds([a, b]);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Receive (TestDeliverPacket, TestDispatchPacketFormat, plus the inbound MAC filter)
+
+// A unicast address (the low bit of the first byte clear; gVisor's test address 11:… is a group address).
+const LOCAL = '02:22:33:44:55:66';
+const FRAMES = [
+  { name: 'to us', bytes: hex('022233445566 768899aabbcc 0800  4000 0000'), deliver: true },
+  { name: 'broadcast', bytes: hex('ffffffffffff 768899aabbcc 0806  0001 0800'), deliver: true },
+  { name: 'to another host', bytes: hex('022233445567 768899aabbcc 0800  4000 0000'), deliver: false },
+  { name: 'IPv6 multicast', bytes: hex('333300000001 768899aabbcc 86dd  6000 0000'), deliver: true },
+  { name: 'shorter than a header', bytes: hex('022233445566 7688'), deliver: false },
+  { name: 'a bare header', bytes: hex('022233445566 768899aabbcc 0800'), deliver: true },
+];
+
+for (const dispatchMode of ['readv', 'recvmmsg'] as const) {
+  for (const withAddress of [true, false]) {
+    Endpoint(`${dispatchMode}: Ethernet stripped by offset; ${withAddress ? 'other hosts dropped and counted' : 'no address: every frame accepted'}`, () => {
+      const [peer, fd] = openSocketPair({ type: 'dgram' });
+      let closedCalls = 0;
+      const ep = createEndpoint({ fds: [fd], ethernetHeader: true, linkAddress: withAddress ? LOCAL : '', dispatchMode, closed: () => closedCalls++ });
+      const pool = FramePool.create({ frameSize: 2048, frameCount: 16 });
+      ep.attach(0, pool, { rxOffset: 64 });
+      try {
+        for (const f of FRAMES) assert.is(sys.write(peer, f.bytes, f.bytes.length), f.bytes.length);
+        const want = FRAMES.filter((f) => f.bytes.length >= 14 && (f.deliver || !withAddress));
+        const frames = new Int32Array(16);
+        const lengths = new Int32Array(16);
+        const got: string[] = [];
+        for (let round = 0; round < 20 && got.length < want.length; round++) {
+          const k = pool.allocBatch(frames, 16);
+          const n = ep.receive(0, frames, lengths, k);
+          assert.ok(n >= 0, `receive: ${n}`);
+          for (let i = 0; i < n; i++) {
+            const at = pool.offsetOf(frames[i] as number) + ep.networkOffset(0);
+            assert.is(ep.networkOffset(0), 64 + 14);
+            // The network bytes, and the link header still readable in front of them.
+            got.push(toHex(pool.bytes.subarray(at - 14, at + (lengths[i] as number))));
+          }
+          pool.freeBatch(frames, k);
+          if (n === 0) ep.wait(0, 100);
+        }
+        assert.equal(got, want.map((f) => toHex(f.bytes)));
+        const base = 0 * LINK_COUNTER_COUNT;
+        assert.is(ep.linkCounters[base + LinkCounter.rxShort], 1);
+        assert.is(ep.linkCounters[base + LinkCounter.rxOtherHost], withAddress ? 1 : 0);
+        assert.is(ep.ended(0), false, 'a frame for another host does not end the loop (unlike gVisor readv)');
+        assert.is(closedCalls, 0);
+      } finally {
+        ep.close();
+        closeFds([peer, fd]);
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The end of a loop: closed runs exactly once per fd
+
+Endpoint('peer close: the loop delivers what was sent, ends with EOF, closed runs once', () => {
+  for (const dispatchMode of ['readv', 'recvmmsg'] as const) {
+    const [peer, fd] = openSocketPair({ type: 'seqpacket' });
+    const calls: (string | null)[] = [];
+    const ep = createEndpoint({ fds: [fd], dispatchMode, closed: (i, err) => calls.push(`${i}:${err === null ? 'null' : err.code}`) });
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 8 });
+    ep.attach(0, pool);
+    try {
+      for (let p = 0; p < 20; p++) sys.write(peer, Uint8Array.of(p, 1, 2, 3), 4);
+      sys.close(peer);
+      const seen: number[] = [];
+      const code = runDispatchLoop(ep, 0, pool, (frames, lengths, n) => {
+        for (let i = 0; i < n; i++) {
+          assert.is(lengths[i], 4);
+          seen.push(pool.bytes[pool.offsetOf(frames[i] as number)] as number);
+        }
+        pool.freeBatch(frames, n);
+      }, { batchSize: 4 });
+      assert.is(code, RECEIVE_EOF, dispatchMode);
+      assert.equal(seen, Array.from({ length: 20 }, (_, p) => p));
+      assert.equal(calls, ['0:ERR_NETSHARD_EOF']);
+      // Later calls report the end again but never call back twice.
+      assert.is(ep.receive(0, new Int32Array(1), new Int32Array(1), 1), RECEIVE_EOF);
+      assert.is(ep.wait(0, 0), WaitResult.Stopped);
+      assert.equal(calls.length, 1);
+      assert.is(pool.available, 8, 'the loop gave back every frame');
+    } finally {
+      ep.close();
+      sys.close(fd);
+    }
+  }
+});
+
+Endpoint('stop before the loop: it ends at once, even with packets waiting, with RECEIVE_STOPPED and closed(null), once per fd', () => {
+  const pairs = [openSocketPair(), openSocketPair()];
+  const calls: string[] = [];
+  const ep = createEndpoint({ fds: pairs.map((p) => p[1]), closed: (i, err) => calls.push(`${i}:${err === null ? 'null' : err.code}`) });
+  const pool = FramePool.create({ frameSize: 2048, frameCount: 8 });
+  try {
+    ep.attach(0, pool);
+    ep.attach(1, pool);
+    // Packets waiting do not hide the stop: receive checks it before reading (gVisor sees it only in poll).
+    for (const [peer] of pairs) for (let p = 0; p < 5; p++) sys.write(peer, Uint8Array.of(p), 1);
+    ep.stop();
+    assert.is(runDispatchLoop(ep, 0, pool, () => assert.unreachable('no packets')), RECEIVE_STOPPED);
+    assert.is(runDispatchLoop(ep, 1, pool, () => assert.unreachable('no packets')), RECEIVE_STOPPED);
+    assert.is(runDispatchLoop(ep, 1, pool, () => assert.unreachable('no packets')), RECEIVE_STOPPED);
+    assert.equal(calls, ['0:null', '1:null']);
+    assert.is(pool.available, 8);
+  } finally {
+    ep.close();
+    closeFds(pairs.flat());
+  }
+});
+
+Endpoint('a hang-up seen by wait ends the fd with ECONNRESET', () => {
+  const [peer, fd] = openSocketPair({ type: 'seqpacket' });
+  const calls: string[] = [];
+  const ep = createEndpoint({ fds: [fd], closed: (_i, err) => calls.push(err?.code ?? 'null') });
+  const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
+  try {
+    ep.attach(0, pool);
+    sys.close(peer);
+    // Waiting on POLLPRI only: the hang-up arrives without readable data on the events asked for.
+    const d = ep.dispatcher(0)!;
+    assert.is(d.stopFd.wait(fd, 1000, sys.POLLPRI), WaitResult.Hangup);
+    assert.equal(calls, []);
+  } finally {
+    ep.close();
+    sys.close(fd);
+  }
+});
+
+/** Starts the loop worker over `fd`; resolves its stop handle and a promise of how it ended. */
+async function startLoopWorker(fd: number, dispatchMode: 'readv' | 'recvmmsg') {
+  const worker = spawnWorker(new URL('./fixtures/loop-worker.ts', import.meta.url), { workerData: { fd, dispatchMode } });
+  const exited = once(worker, 'exit');
+  let resolveHandle!: (h: StopHandle) => void;
+  let resolveEnd!: (e: { code: number; closedCalls: { fdIndex: number; code: string | null }[]; delivered: number; poolFull: boolean }) => void;
+  const handle = new Promise<StopHandle>((r) => { resolveHandle = r; });
+  const ended = new Promise<Parameters<typeof resolveEnd>[0]>((r) => { resolveEnd = r; });
+  worker.on('message', (m) => (m.kind === 'handle' ? resolveHandle(m.handle) : resolveEnd(m)));
+  worker.on('error', (err) => { throw err; });
+  return { worker, exited, handle, ended };
+}
+
+/** Resolves `p`, or rejects after `ms` so a hung loop fails the test instead of hanging the run. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms); })]).finally(() => clearTimeout(timer));
+}
+
+for (const dispatchMode of ['readv', 'recvmmsg'] as const) {
+  Endpoint(`${dispatchMode}: a loop sleeping in poll in a worker ends after stop() from the main thread`, async () => {
+    const [peer, fd] = openSocketPair({ type: 'dgram' });
+    try {
+      const w = await startLoopWorker(fd, dispatchMode);
+      const handle = await within(w.handle, 10_000, 'the worker start');
+      for (let p = 0; p < 5; p++) sys.write(peer, Uint8Array.of(p), 1);
+      assert.is(stopHandle(handle), 0);
+      const end = await within(w.ended, 10_000, 'the loop end');
+      assert.is(end.code, RECEIVE_STOPPED);
+      assert.equal(end.closedCalls, [{ fdIndex: 0, code: null }]);
+      assert.ok(end.poolFull, 'the worker pool is full again');
+      await w.exited;
+    } finally {
+      closeFds([peer, fd]);
+    }
+  });
+
+  if (dispatchMode === 'recvmmsg') Endpoint(`${dispatchMode}: closing the peer ends a loop sleeping in a worker; closed runs once`, async () => {
+    const [peer, fd] = openSocketPair({ type: 'seqpacket' });
+    try {
+      const w = await startLoopWorker(fd, dispatchMode);
+      await within(w.handle, 10_000, 'the worker start');
+      for (let p = 0; p < 3; p++) sys.write(peer, Uint8Array.of(p, p), 2);
+      sys.close(peer);
+      const end = await within(w.ended, 10_000, 'the loop end');
+      assert.is(end.code, RECEIVE_EOF);
+      assert.is(end.delivered, 3);
+      assert.equal(end.closedCalls, [{ fdIndex: 0, code: 'ERR_NETSHARD_EOF' }]);
+      await w.exited;
+    } finally {
+      sys.close(fd);
+    }
+  });
+}
+
+Endpoint.run();
