@@ -49,8 +49,10 @@ Threads('a sleeping consumer (Atomics.wait in a worker) is woken by publish, onc
   assert.is(producer.wakeupRequested, false, 'the producer cleared the flag');
   assert.is(producer.reserve(1), 1);
   assert.is(producer.publish(1), false, 'a second publish pays no second wakeup');
-  const got = await result;
-  assert.equal(got, { n: 2, frame: 1234, sleeps: 1, wakeupsReceived: 1 });
+  const got = (await result) as { n: number; frame: number; sleeps: number; wakeupsReceived: number };
+  // The woken consumer may run before or after the second publish: it sees one record or both.
+  assert.ok(got.n === 1 || got.n === 2, `woken consumer saw ${got.n} records, want 1 or 2`);
+  assert.equal({ ...got, n: 0 }, { n: 0, frame: 1234, sleeps: 1, wakeupsReceived: 1 });
   assert.is(producer.wakeups, 1);
 });
 
