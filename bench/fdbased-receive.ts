@@ -16,10 +16,8 @@
  * just before the receive call that returned the first packet to just after the one returned the last.
  * Cells are interleaved run by run; >= 5 runs per cell, median / min / max Mpps, ratio to the C baseline.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { cpus, release } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { FramePool } from '../src/ring/index.ts';
 import {
@@ -31,6 +29,7 @@ import {
   syscalls as sys,
   type Dispatcher,
 } from '../src/fdbased/index.ts';
+import { compileC } from './lib/cc.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -54,10 +53,7 @@ type Case = (typeof CASES)[number];
 const machine = `# bench/fdbased-receive.ts  node ${process.version}  ${cpus().length} cpus  linux ${release()}  ${new Date().toISOString()}${quick ? '  (--quick)' : ''}`;
 if (!json) console.log(machine);
 
-const OUT = fileURLToPath(new URL('./out/', import.meta.url));
-const BIN = `${OUT}recv-baseline`;
-mkdirSync(OUT, { recursive: true });
-execFileSync('gcc', ['-O2', '-Wall', '-o', BIN, fileURLToPath(new URL('./c/recv-baseline.c', import.meta.url))], { stdio: 'inherit' });
+const BIN = compileC('recv-baseline');
 
 /** Runs recv-baseline with `fd` as its fd 3; resolves its JSON line. Killed if it outlives `limitMs`. */
 function runC(fd: number, argv: string[], limitMs = 20_000): Promise<Record<string, number>> {

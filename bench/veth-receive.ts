@@ -19,15 +19,14 @@
  * absolute numbers, and read `got` < 100 % as the receiver falling behind.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { createMmapDispatcher } from '../src/fdbased/dispatch-mmap.ts';
 import { createReadvDispatcher } from '../src/fdbased/dispatch-readv.ts';
 import { createRecvmmsgDispatcher } from '../src/fdbased/dispatch-recvmmsg.ts';
 import type { Dispatcher } from '../src/fdbased/dispatcher.ts';
 import { openPacketSockets } from '../src/fdbased/open-packet.ts';
 import { closeFds } from '../src/fdbased/socketpair.ts';
+import { compileC } from './lib/cc.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -48,8 +47,8 @@ const pid = process.pid;
 const NS = `ns-vrx-${pid}`;
 const A = `vra${pid}`;
 const B = `vrb${pid}`;
-const OUT = fileURLToPath(new URL('./out/', import.meta.url));
-const C_DIR = fileURLToPath(new URL('./c/', import.meta.url));
+/** Paths of the compiled C helpers, set by `setUp`. */
+const bin = { flood: '', recv: '' };
 
 if (process.getuid?.() !== 0) {
   console.log(machine);
@@ -62,8 +61,8 @@ function sh(cmd: string, ...a: string[]): string {
 }
 
 function setUp(): void {
-  mkdirSync(OUT, { recursive: true });
-  for (const name of ['udp-flood', 'packet-recv']) sh('gcc', '-O2', '-Wall', '-o', `${OUT}${name}`, `${C_DIR}${name}.c`);
+  bin.flood = compileC('udp-flood');
+  bin.recv = compileC('packet-recv');
   sh('ip', 'netns', 'add', NS);
   sh('ip', 'netns', 'exec', NS, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
   sh('ip', '-n', NS, 'link', 'set', 'lo', 'up');
@@ -94,7 +93,7 @@ interface Sent {
 
 /** Starts the kernel sender; resolves with its report once it exited and its output is read ('close', not 'exit'). */
 function flood(frameBytes: number): Promise<Sent> {
-  const child = spawn('ip', ['netns', 'exec', NS, `${OUT}udp-flood`, '198.18.0.9', '9', String(frameBytes - 42), String(COUNT), String(FLOWS), String(RUN_SECONDS)], {
+  const child = spawn('ip', ['netns', 'exec', NS, bin.flood, '198.18.0.9', '9', String(frameBytes - 42), String(COUNT), String(FLOWS), String(RUN_SECONDS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -114,7 +113,7 @@ interface Run {
 /** One run of the C receiver in `mode`. */
 async function runC(mode: Mode, frameBytes: number): Promise<Run> {
   const cMode = mode === 'readv' ? 'recv' : mode;
-  const child = spawn('ip', ['netns', 'exec', NS, `${OUT}packet-recv`, B, cMode, String(frameBytes), String(COUNT), String(IDLE_MS), String(RUN_SECONDS)], {
+  const child = spawn('ip', ['netns', 'exec', NS, bin.recv, B, cMode, String(frameBytes), String(COUNT), String(IDLE_MS), String(RUN_SECONDS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

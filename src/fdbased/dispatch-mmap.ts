@@ -226,9 +226,7 @@ export class MmapDispatcher extends FdDispatcherBase {
 
   receive(frames: Int32Array, lengths: Int32Array, max: number): number {
     if (this.released) return -EBADF;
-    let n = max < this.batchSize ? max : this.batchSize;
-    if (n > frames.length) n = frames.length;
-    if (n > lengths.length) n = lengths.length;
+    const n = this.batchLimit(frames, lengths, max);
     const ring32 = this.ring32;
     const ring16 = this.ring16;
     const offsets = this.slotOffsets;
@@ -276,10 +274,8 @@ export class MmapDispatcher extends FdDispatcherBase {
     }
     this.slot = slot;
     if (seen > 0) {
+      this.countBatch(k, bytes, seen - k);
       const v = this.counterValues;
-      v[DispatcherCounter.rxBatches]!++;
-      v[DispatcherCounter.rxPackets]! += k;
-      v[DispatcherCounter.rxBytes]! += bytes;
       if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
       if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
       if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;

@@ -68,9 +68,7 @@ export class ReadvDispatcher extends FdDispatcherBase {
   }
 
   receive(frames: Int32Array, lengths: Int32Array, max: number): number {
-    let n = max < this.batchSize ? max : this.batchSize;
-    if (n > frames.length) n = frames.length;
-    if (n > lengths.length) n = lengths.length;
+    const n = this.batchLimit(frames, lengths, max);
     const v = this.counterValues;
     const header = this.vnetHeader ? VIRTIO_NET_HDR_SIZE : 0;
     const capacity = this.capacity;
@@ -98,11 +96,7 @@ export class ReadvDispatcher extends FdDispatcherBase {
       bytes += length;
       k++;
     }
-    if (k + dropped > 0) {
-      v[DispatcherCounter.rxBatches]!++;
-      v[DispatcherCounter.rxPackets]! += k;
-      v[DispatcherCounter.rxBytes]! += bytes;
-    }
+    this.countBatch(k, bytes, dropped);
     // A batch that delivered returns its count; the end (EOF, error) shows again on the next call.
     return k > 0 ? k : end;
   }

@@ -97,9 +97,7 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
   }
 
   receive(frames: Int32Array, lengths: Int32Array, max: number): number {
-    let n = max < this.batchSize ? max : this.batchSize;
-    if (n > frames.length) n = frames.length;
-    if (n > lengths.length) n = lengths.length;
+    const n = this.batchLimit(frames, lengths, max);
     if (n <= 0) return 0;
     const iovPer = this.iovPerMessage;
     const frameWordOffset = this.vnetHeader ? 4 : 0;
@@ -149,11 +147,7 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
       bytes += length;
       k++;
     }
-    if (k + dropped > 0) {
-      v[DispatcherCounter.rxBatches]!++;
-      v[DispatcherCounter.rxPackets]! += k;
-      v[DispatcherCounter.rxBytes]! += bytes;
-    }
+    this.countBatch(k, bytes, dropped);
     // EOF after some packets: deliver them now; the next call reads 0 bytes again and reports the end.
     return k > 0 ? k : eof ? RECEIVE_EOF : 0;
   }

@@ -153,6 +153,14 @@ export interface DispatcherOptions {
   counters?: DispatcherCounters;
 }
 
+/** Describes a bad argument for an error message: `null`, its class, or its type and value. Control path. */
+export function describeArgument(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
+  if (typeof value === 'function') return 'a function';
+  return `type ${typeof value} (${String(value)})`;
+}
+
 /** Keys of `DispatcherOptions`, for `validateObject`. */
 export const DISPATCHER_OPTION_KEYS = ['fd', 'frames', 'rxOffset', 'batchSize', 'vnetHeader', 'stopFd', 'zeroIsEof', 'counters'] as const;
 
@@ -182,15 +190,15 @@ export function checkDispatcherOptions(options: DispatcherOptions, defaultBatch:
   validateInteger(options.fd, 'options.fd', 0, 0x7fff_ffff);
   const frames: unknown = options.frames;
   if (frames === null || typeof frames !== 'object') {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', 'options.frames must be a frame area ({ bytes, frameSize })');
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames must be a frame area ({ bytes, frameSize }), received ${describeArgument(frames)}`);
   }
   const { bytes, frameSize } = frames as FrameArea;
   if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', 'options.frames.bytes must be a Uint8Array over a SharedArrayBuffer');
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames.bytes must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeArgument(bytes)}`);
   }
   validateInteger(frameSize, 'options.frames.frameSize', 64, 1 << 20);
   const frameCount = Math.floor(bytes.byteLength / frameSize);
-  if (frameCount < 1) throw new NetshardError('ERR_OUT_OF_RANGE', `options.frames.bytes holds no whole frame of ${frameSize} bytes`);
+  if (frameCount < 1) throw new NetshardError('ERR_OUT_OF_RANGE', `options.frames.bytes (${bytes.byteLength} bytes) holds no whole frame of ${frameSize} bytes`);
   const rxOffset = options.rxOffset ?? 0;
   validateInteger(rxOffset, 'options.rxOffset', 0, frameSize - 1);
   const batchSize = options.batchSize ?? defaultBatch;
@@ -198,6 +206,12 @@ export function checkDispatcherOptions(options: DispatcherOptions, defaultBatch:
   const vnetHeader = options.vnetHeader ?? false;
   validateBoolean(vnetHeader, 'options.vnetHeader');
   if (options.zeroIsEof !== undefined) validateBoolean(options.zeroIsEof, 'options.zeroIsEof');
+  if (options.stopFd !== undefined && !(options.stopFd instanceof StopFd)) {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.stopFd must be a StopFd (StopFd.create()), received ${describeArgument(options.stopFd)}`);
+  }
+  if (options.counters !== undefined && !(options.counters instanceof DispatcherCounters)) {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a DispatcherCounters, received ${describeArgument(options.counters)}`);
+  }
   return {
     fd: options.fd,
     bytes,
@@ -288,6 +302,23 @@ export abstract class FdDispatcherBase implements Dispatcher {
   }
 
   abstract receive(frames: Int32Array, lengths: Int32Array, max: number): number;
+
+  /** Returns how many packets one `receive` may deliver: `max`, capped by the batch size and both arrays. */
+  protected batchLimit(frames: Int32Array, lengths: Int32Array, max: number): number {
+    let n = max < this.batchSize ? max : this.batchSize;
+    if (n > frames.length) n = frames.length;
+    if (n > lengths.length) n = lengths.length;
+    return n;
+  }
+
+  /** Counts one receive that delivered `packets` packets of `bytes` bytes and dropped `dropped` (nothing when both are 0). */
+  protected countBatch(packets: number, bytes: number, dropped: number): void {
+    if (packets + dropped === 0) return;
+    const v = this.counterValues;
+    v[DispatcherCounter.rxBatches]!++;
+    v[DispatcherCounter.rxPackets]! += packets;
+    v[DispatcherCounter.rxBytes]! += bytes;
+  }
 
   wait(timeoutMs: number): number {
     const v = this.counterValues;

@@ -9,6 +9,7 @@
  */
 import { NetshardError } from '../errors.ts';
 import { validateInteger, validateObject } from '../validate.ts';
+import { describeArgument } from './dispatcher.ts';
 import type { Endpoint } from './endpoint.ts';
 
 /** Where the loop takes free frames from and returns unused ones to (a `FramePool` fits). */
@@ -39,10 +40,18 @@ const IDLE_WORD = new Int32Array(new SharedArrayBuffer(4)); // Atomics.wait targ
 
 /**
  * Runs fd `fdIndex`'s loop until it ends; returns the end code (RECEIVE_STOPPED, RECEIVE_EOF or -errno,
- * see `Endpoint.endCode`). Frames still held at the end go back to `pool`. Precondition: `endpoint.attach`
- * was called for `fdIndex` on this thread over `pool`'s memory. Throws on bad options only.
+ * see `Endpoint.endCode`). Frames still held at the end go back to `pool`; frames handed to `deliver`
+ * are its own, also when it throws (the loop then frees the rest and rethrows). Precondition:
+ * `endpoint.attach` was called for `fdIndex` on this thread over `pool`'s memory. Throws on bad arguments
+ * (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_NETSHARD_NOT_ATTACHED), or what `deliver` throws.
  */
 export function runDispatchLoop(endpoint: Endpoint, fdIndex: number, pool: FrameSource, deliver: DeliverFunction, options: DispatchLoopOptions = {}): number {
+  if (pool === null || typeof pool !== 'object' || typeof pool.allocBatch !== 'function' || typeof pool.free !== 'function') {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must have allocBatch() and free() (a FramePool), received ${describeArgument(pool)}`);
+  }
+  if (typeof deliver !== 'function') {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `deliver must be a function (frames, lengths, count) => void, received ${describeArgument(deliver)}`);
+  }
   validateObject(options, 'options', KEYS);
   const batch = options.batchSize ?? 64;
   validateInteger(batch, 'options.batchSize', 1, 1024);
@@ -55,6 +64,7 @@ export function runDispatchLoop(endpoint: Endpoint, fdIndex: number, pool: Frame
   const lengths = new Int32Array(batch);
   const fresh = new Int32Array(batch);
   let have = 0;
+  let delivering = 0; // frames[0..delivering) belong to `deliver` while it runs
   try {
     for (;;) {
       if (have < batch) {
@@ -70,7 +80,9 @@ export function runDispatchLoop(endpoint: Endpoint, fdIndex: number, pool: Frame
       }
       const n = endpoint.receive(fdIndex, frames, lengths, have);
       if (n > 0) {
+        delivering = n;
         deliver(frames, lengths, n);
+        delivering = 0;
         frames.copyWithin(0, n, have); // the unused frames move to the front
         have -= n;
         continue;
@@ -80,7 +92,8 @@ export function runDispatchLoop(endpoint: Endpoint, fdIndex: number, pool: Frame
       if (endpoint.ended(fdIndex)) break;
     }
   } finally {
-    for (let i = 0; i < have; i++) pool.free(frames[i] as number);
+    // Only the frames the loop still holds: a frame `deliver` took may sit in a ring by now.
+    for (let i = delivering; i < have; i++) pool.free(frames[i] as number);
   }
   return endpoint.endCode(fdIndex);
 }

@@ -63,17 +63,22 @@ export interface StopHandle {
 const ONE = new BigUint64Array([1n]);
 const SINK = new BigUint64Array(1);
 
+/** Adds 1 to eventfd `eventFd`; returns 0 or -errno. No allocation. */
+function signal(eventFd: number): number {
+  const r = write(eventFd, ONE, 8);
+  // EAGAIN: the counter is at its maximum, so the sleeper is awake anyway.
+  return r >= 0 || r === -EAGAIN ? 0 : r;
+}
+
 /** Wakes the sleeper behind `handle`; returns 0 or -errno. Thread: any. No allocation. */
 export function wakeHandle(handle: StopHandle): number {
-  const r = write(handle.eventFd, ONE, 8);
-  // EAGAIN: the counter is at its maximum, so the sleeper is awake anyway.
-  return r === -EAGAIN ? 0 : r < 0 ? r : 0;
+  return signal(handle.eventFd);
 }
 
 /** Stops the sleeper behind `handle`: sets the flag, then wakes it. Returns 0 or -errno. Thread: any. */
 export function stopHandle(handle: StopHandle): number {
   Atomics.store(new Int32Array(handle.flags), FLAG_STOPPED, 1);
-  return wakeHandle(handle);
+  return signal(handle.eventFd);
 }
 
 /**
@@ -120,15 +125,13 @@ export class StopFd {
 
   /** Wakes the waiter (it returns `Woken`). Returns 0 or -errno. Thread: any holding this object. */
   wake(): number {
-    const r = write(this.eventFd, ONE, 8);
-    return r === -EAGAIN ? 0 : r < 0 ? r : 0;
+    return signal(this.eventFd);
   }
 
   /** Stops the waiter: sets the flag, then wakes it. Returns 0 or -errno. Thread: any holding this object. */
   stop(): number {
     Atomics.store(this.flags, FLAG_STOPPED, 1);
-    const r = write(this.eventFd, ONE, 8);
-    return r === -EAGAIN ? 0 : r < 0 ? r : 0;
+    return signal(this.eventFd);
   }
 
   /**

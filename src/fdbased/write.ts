@@ -18,7 +18,7 @@
  * Hot path: no allocation, no throw, no BigInt per packet; failures are counted.
  */
 import { NetshardError } from '../errors.ts';
-import { validateInteger } from '../validate.ts';
+import { validateArray, validateBoolean, validateInteger, validateObject } from '../validate.ts';
 import {
   EAGAIN,
   EINTR,
@@ -35,7 +35,7 @@ import {
   writeAddress,
   writev,
 } from './syscalls.ts';
-import { VIRTIO_NET_HDR_SIZE } from './dispatcher.ts';
+import { VIRTIO_NET_HDR_SIZE, describeArgument } from './dispatcher.ts';
 
 /**
  * Most packets per sendmmsg. gVisor's reason: with its software GSO one 64 KiB TCP segment is split into
@@ -86,7 +86,7 @@ export class TxBatch {
   constructor(capacity: number, sourceLinkAddress: Uint8Array = new Uint8Array(6)) {
     validateInteger(capacity, 'capacity', 1, 1 << 16);
     if (!(sourceLinkAddress instanceof Uint8Array) || sourceLinkAddress.length !== 6) {
-      throw new NetshardError('ERR_INVALID_ARG_VALUE', 'sourceLinkAddress must be a Uint8Array of 6 bytes');
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `sourceLinkAddress must be a Uint8Array of 6 bytes, received ${sourceLinkAddress instanceof Uint8Array ? `${sourceLinkAddress.length} bytes` : describeArgument(sourceLinkAddress)}`);
     }
     this.capacity = capacity;
     const hashBytes = capacity * 4, segBytes = capacity * SEG_WORDS * 4, colBytes = capacity * STRIDE;
@@ -208,6 +208,25 @@ export interface PacketWriterOptions {
   counters?: Float64Array;
 }
 
+const WRITER_KEYS = ['fds', 'isSocket', 'ethernetHeader', 'vnetHeader', 'counters'] as const;
+
+function validatePacketWriterOptions(options: PacketWriterOptions): void {
+  validateObject(options, 'options', WRITER_KEYS);
+  validateArray(options.fds, 'options.fds', 1);
+  options.fds.forEach((fd, i) => validateInteger(fd, `options.fds[${i}]`, 0, 0x7fff_ffff));
+  validateArray(options.isSocket, 'options.isSocket');
+  if (options.isSocket.length !== options.fds.length) {
+    throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.isSocket must have one entry per fd (${options.fds.length}), received ${options.isSocket.length}`);
+  }
+  options.isSocket.forEach((socket, i) => validateBoolean(socket, `options.isSocket[${i}]`));
+  validateBoolean(options.ethernetHeader, 'options.ethernetHeader');
+  validateBoolean(options.vnetHeader, 'options.vnetHeader');
+  const counters: unknown = options.counters;
+  if (counters !== undefined && !(counters instanceof Float64Array && counters.length >= TX_COUNTER_COUNT)) {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a Float64Array of at least ${TX_COUNTER_COUNT} slots, received ${describeArgument(counters)}${counters instanceof Float64Array ? ` of ${counters.length}` : ''}`);
+  }
+}
+
 /**
  * Sends batches of packets on a set of fds, with the mmsghdr/iovec tables built once in
  * SharedArrayBuffers. Thread: the one that created it.
@@ -233,7 +252,9 @@ export class PacketWriter {
   private readonly iovAddresses: bigint[] = [];
   private readonly slotBytes = new Float64Array(SEND_BATCH_SIZE);
 
+  /** Throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE for bad options. Control path. */
   constructor(options: PacketWriterOptions) {
+    validatePacketWriterOptions(options);
     this.fds = Int32Array.from(options.fds);
     this.isSocket = Uint8Array.from(options.isSocket, (s) => (s ? 1 : 0));
     this.ethernetHeader = options.ethernetHeader;
@@ -261,7 +282,7 @@ export class PacketWriter {
    */
   registerMemory(bytes: Uint8Array): number {
     if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
-      throw new NetshardError('ERR_INVALID_ARG_TYPE', 'memory must be a Uint8Array over a SharedArrayBuffer');
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `memory must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeArgument(bytes)}`);
     }
     const id = this.memories.length;
     if (id === this.memoryBase.length) {

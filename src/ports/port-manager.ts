@@ -101,13 +101,19 @@ export class PortManager {
    */
   static attach(buffer: SharedArrayBuffer): PortManager {
     if (!(buffer instanceof SharedArrayBuffer)) {
-      throw new NetshardError('ERR_INVALID_ARG_TYPE', 'buffer must be a SharedArrayBuffer made by PortManager.create');
+      const got = buffer === null ? 'null' : typeof buffer === 'object' ? `an instance of ${(buffer as object).constructor?.name ?? 'Object'}` : `type ${typeof buffer}`;
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `buffer must be a SharedArrayBuffer made by PortManager.create, received ${got}`);
     }
     const w = new Int32Array(buffer, 0, Math.min(HEADER_WORDS, buffer.byteLength >> 2));
     const capacity = w[H_CAPACITY] ?? 0;
-    if (w[H_MAGIC] !== MAGIC || w[H_VERSION] !== VERSION || capacity < 1 || capacity > MAX_CAPACITY ||
-        w[H_SLOT_COUNT] !== slotCountFor(capacity) || buffer.byteLength !== byteLengthFor(capacity)) {
-      throw new NetshardError('ERR_INVALID_ARG_VALUE', `buffer does not hold a port table (layout version ${VERSION})`);
+    let why = '';
+    if (w[H_MAGIC] !== MAGIC) why = `magic 0x${((w[H_MAGIC] ?? 0) >>> 0).toString(16)}, ${buffer.byteLength} bytes`;
+    else if (w[H_VERSION] !== VERSION) why = `layout version ${w[H_VERSION]}`;
+    else if (capacity < 1 || capacity > MAX_CAPACITY || w[H_SLOT_COUNT] !== slotCountFor(capacity) || buffer.byteLength !== byteLengthFor(capacity)) {
+      why = `capacity ${capacity} and ${w[H_SLOT_COUNT]} slots do not match its ${buffer.byteLength} bytes`;
+    }
+    if (why !== '') {
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `buffer does not hold a port table of layout version ${VERSION} (${why})`);
     }
     return new PortManager(buffer);
   }

@@ -9,7 +9,7 @@
  * ring to the UMEM for the same reason).
  */
 import { NetshardError } from '../errors.ts';
-import type { FrameMemory, FramePool } from './frame-pool.ts';
+import { FrameMemory, FramePool, describeBuffer } from './frame-pool.ts';
 import { RING_MAX_CAPACITY } from './layout.ts';
 import type { RingConsumer } from './consumer.ts';
 import type { RingProducer } from './producer.ts';
@@ -20,9 +20,13 @@ const SENDER_RESERVE = 64;
 
 /**
  * Creates a completion ring for `pool` (1-word records, capacity the next power of two >= its
- * frameCount) and returns its buffer. Thread: any.
+ * frameCount) and returns its buffer. Thread: any. Throws ERR_INVALID_ARG_TYPE unless `pool` is a
+ * `FramePool` or `FrameMemory`.
  */
 export function createCompletionRing(pool: FrameMemory): SharedArrayBuffer {
+  if (!(pool instanceof FrameMemory)) {
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be a FramePool or FrameMemory, received ${describeBuffer(pool)}`);
+  }
   let capacity = 1;
   while (capacity < pool.frameCount) capacity *= 2;
   if (capacity > RING_MAX_CAPACITY) capacity = RING_MAX_CAPACITY;
@@ -107,9 +111,13 @@ export class CompletionReceiver {
 
   /**
    * Attaches the consumer end of the completion ring in `buffer`, draining into `pool`. Thread: the owner.
-   * Throws as `attachConsumer` does, and ERR_INVALID_ARG_VALUE when the records are not 1 word.
+   * Throws as `attachConsumer` does, ERR_INVALID_ARG_VALUE when the records are not 1 word, and
+   * ERR_INVALID_ARG_TYPE unless `pool` is a `FramePool` (the owner's view, the one that can free).
    */
   static attach(buffer: SharedArrayBuffer, pool: FramePool): CompletionReceiver {
+    if (!(pool instanceof FramePool)) {
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be the owner's FramePool (FramePool.create or adopt), received ${describeBuffer(pool)}`);
+    }
     checkCompletionRing(buffer);
     return new CompletionReceiver(attachConsumer(buffer), pool);
   }

@@ -157,7 +157,11 @@ export class FramePool extends FrameMemory {
     const buffer = new SharedArrayBuffer(base + PAGE_BYTES + areaBytes);
     let frameAreaOffset = base;
     if (o.addressOf !== undefined) {
-      const address = BigInt(o.addressOf(buffer));
+      const given: unknown = o.addressOf(buffer);
+      if (!(typeof given === 'bigint' ? given >= 0n : Number.isSafeInteger(given) && (given as number) >= 0)) {
+        throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.addressOf must return the buffer's address (a bigint or an integer >= 0), received ${typeof given === 'bigint' ? `${given}n` : typeof given === 'number' ? given : describeBuffer(given)}`);
+      }
+      const address = BigInt(given as bigint | number);
       const misalignment = Number((address + BigInt(base)) % BigInt(PAGE_BYTES));
       if (misalignment !== 0) frameAreaOffset = base + PAGE_BYTES - misalignment;
     }
@@ -342,7 +346,7 @@ function checkPoolBuffer(buffer: unknown): Int32Array {
   return ctl;
 }
 
-/** Describes a non-buffer argument for an error message. */
+/** Describes a bad argument (not the buffer or pool asked for) for an error message. */
 export function describeBuffer(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;

@@ -11,7 +11,14 @@
  *
  * Thread: any. Hot path: everything but `newFlowHashSeed` and `toeplitzTable` works on numbers and
  * memory it is handed, allocates nothing and never throws on validated offsets. Results are unsigned
- * 32-bit numbers.
+ * 32-bit numbers, except the `...Int32` variants.
+ *
+ * Unsigned results and allocation: V8 (64-bit, as Node ships it) keeps integers in [-2^31, 2^31) as
+ * Smis; an unsigned 32-bit result at or above 2^31 is a HeapNumber wherever it crosses a call boundary
+ * V8 did not inline, i.e. an allocation per call for half of all hashes (measured: 16 scavenges per 4 M
+ * calls of such a function, none when it returns `| 0`). Inlining is V8's choice and a large packet loop
+ * runs out of inlining budget, so the per-packet flow hashes come in `...Int32` variants that cannot
+ * allocate. The other hashes here are unsigned only.
  */
 import { NetshardError } from '../errors.ts';
 
@@ -134,6 +141,7 @@ function mixWord(h: number, word: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
+/** MurmurHash3's fmix32 over the word count; returns an int32 (callers that promise unsigned add `>>> 0`). */
 function finishMix(h: number, words: number): number {
   h ^= words * 4;
   h ^= h >>> 16;
@@ -141,7 +149,7 @@ function finishMix(h: number, words: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 /** Returns the ports word (source << 16 | destination) or 0 when the packet has no ports to hash. */
@@ -164,6 +172,17 @@ export function newFlowHashSeed(): number {
  * as NICs do. Allocation: none. Precondition: validated headers.
  */
 export function flowHashIpv4(view: DataView, ipOffset: number, protocol: number, transportOffset: number, seed: number): number {
+  return flowHashIpv4Int32(view, ipOffset, protocol, transportOffset, seed) >>> 0;
+}
+
+/**
+ * Returns `flowHashIpv4(...)` as a signed int32, the same 32 bits (`flowHashIpv4Int32(...) >>> 0` is
+ * `flowHashIpv4(...)`). For a packet loop: an int32 is always a Smi, so the result never allocates,
+ * whereas an unsigned result of 2^31 or more returned through a call V8 did not inline is boxed as a
+ * HeapNumber, one allocation per packet for half the flows (see the file comment). Store it as is in an
+ * `Int32Array` descriptor word or a `Uint32Array`; turn it unsigned (`>>> 0`) before `%` or comparisons.
+ */
+export function flowHashIpv4Int32(view: DataView, ipOffset: number, protocol: number, transportOffset: number, seed: number): number {
   let h = mixWord(seed | 0, view.getInt32(ipOffset + 12));
   h = mixWord(h, view.getInt32(ipOffset + 16));
   h = mixWord(h, portsWord(view, protocol, transportOffset));
@@ -173,6 +192,11 @@ export function flowHashIpv4(view: DataView, ipOffset: number, protocol: number,
 
 /** Returns the flow hash of the IPv6 packet at `ipOffset`, as `flowHashIpv4` (`protocol` after any extension headers). */
 export function flowHashIpv6(view: DataView, ipOffset: number, protocol: number, transportOffset: number, seed: number): number {
+  return flowHashIpv6Int32(view, ipOffset, protocol, transportOffset, seed) >>> 0;
+}
+
+/** Returns `flowHashIpv6(...)` as a signed int32, the same 32 bits; see `flowHashIpv4Int32` for why. */
+export function flowHashIpv6Int32(view: DataView, ipOffset: number, protocol: number, transportOffset: number, seed: number): number {
   let h = seed | 0;
   for (let i = 8; i < 40; i += 4) h = mixWord(h, view.getInt32(ipOffset + i));
   h = mixWord(h, portsWord(view, protocol, transportOffset));
@@ -202,7 +226,7 @@ export function symmetricFlowHashIpv4(view: DataView, ipOffset: number, protocol
   }
   h = mixWord(h, ports);
   h = mixWord(h, protocol);
-  return finishMix(h, 4);
+  return finishMix(h, 4) >>> 0;
 }
 
 /** Returns the IPv6 flow hash that is the same in both directions; otherwise as `symmetricFlowHashIpv4`. */
@@ -227,7 +251,7 @@ export function symmetricFlowHashIpv6(view: DataView, ipOffset: number, protocol
   for (let i = 0; i < 16; i += 4) h = mixWord(h, view.getInt32(secondAt + i));
   h = mixWord(h, ports);
   h = mixWord(h, protocol);
-  return finishMix(h, 10);
+  return finishMix(h, 10) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------------

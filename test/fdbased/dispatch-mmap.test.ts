@@ -8,29 +8,19 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { netnsUnavailableReason } from '../helpers/netns.ts';
-import { NetshardError } from '../../src/errors.ts';
 import { WaitResult } from '../../src/fdbased/stop-fd.ts';
 import { openPacketSockets } from '../../src/fdbased/open-packet.ts';
 import { closeFds } from '../../src/fdbased/socketpair.ts';
 import { MmapCounter, createMmapDispatcher, ringGeometry, type MmapDispatcher } from '../../src/fdbased/dispatch-mmap.ts';
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM, close, socketpair } from '../../src/fdbased/syscalls.ts';
 import { createVethNetns, destroyVethNetns, parseTestFrame, sendUdpFlows, startUdpFlows, type TestDatagram, type VethNetns } from './veth-netns.ts';
+import { expectError } from './fixtures/expect-error.ts';
 
 const Mmap = suite('fdbased/dispatch-mmap');
 const PORT = 9998;
 
 function frameArea(frameCount: number, frameSize = 2048): { bytes: Uint8Array; frameSize: number } {
   return { bytes: new Uint8Array(new SharedArrayBuffer(frameCount * frameSize)), frameSize };
-}
-
-function expectError(call: () => unknown, code: string): void {
-  try {
-    call();
-    assert.unreachable(`accepted; wanted ${code}`);
-  } catch (err) {
-    assert.instance(err, NetshardError);
-    assert.is((err as NetshardError).code, code, (err as Error).message);
-  }
 }
 
 // Geometry: whole 64 KiB blocks, slots never straddle a block.

@@ -260,6 +260,18 @@ for (const c of [
   { name: 'rxOffset past the frame', options: { fd: 0, frames: { bytes: new Uint8Array(new SharedArrayBuffer(4096)), frameSize: 2048 }, rxOffset: 2048 }, code: 'ERR_OUT_OF_RANGE' },
   { name: 'batch of 0', options: { fd: 0, frames: { bytes: new Uint8Array(new SharedArrayBuffer(4096)), frameSize: 2048 }, batchSize: 0 }, code: 'ERR_OUT_OF_RANGE' },
   { name: 'a closed fd', options: { fd: 1_000_000, frames: { bytes: new Uint8Array(new SharedArrayBuffer(4096)), frameSize: 2048 } }, code: 'EBADF' },
+  {
+    name: 'a stopFd that is not a StopFd', options: { fd: 0, frames: { bytes: new Uint8Array(new SharedArrayBuffer(4096)), frameSize: 2048 }, stopFd: { eventFd: 5 } },
+    code: 'ERR_INVALID_ARG_TYPE', message: 'options.stopFd must be a StopFd (StopFd.create()), received an instance of Object',
+  },
+  {
+    name: 'counters that are not DispatcherCounters', options: { fd: 0, frames: { bytes: new Uint8Array(new SharedArrayBuffer(4096)), frameSize: 2048 }, counters: new Float64Array(8) },
+    code: 'ERR_INVALID_ARG_TYPE', message: 'options.counters must be a DispatcherCounters, received an instance of Float64Array',
+  },
+  {
+    name: 'frames smaller than one frame', options: { fd: 0, frames: { bytes: new Uint8Array(new SharedArrayBuffer(1024)), frameSize: 2048 } },
+    code: 'ERR_OUT_OF_RANGE', message: 'options.frames.bytes (1024 bytes) holds no whole frame of 2048 bytes',
+  },
 ]) {
   Dispatch(`options: ${c.name} throws ${c.code}`, () => {
     for (const make of [createReadvDispatcher, createRecvmmsgDispatcher]) {
@@ -268,6 +280,7 @@ for (const c of [
         assert.unreachable('should throw');
       } catch (err) {
         assert.is((err as { code?: string }).code, c.code, String(err));
+        if ('message' in c) assert.is((err as Error).message, c.message);
       }
     }
   });

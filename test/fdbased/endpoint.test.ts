@@ -252,6 +252,52 @@ Endpoint('stop before the loop: it ends at once, even with packets waiting, with
   }
 });
 
+Endpoint('a deliver that throws keeps the frames it was handed: the loop frees only its own, then rethrows', () => {
+  const [peer, fd] = openSocketPair({ type: 'seqpacket' });
+  const ep = createEndpoint({ fds: [fd], dispatchMode: 'recvmmsg' });
+  const pool = FramePool.create({ frameSize: 2048, frameCount: 8 });
+  try {
+    ep.attach(0, pool);
+    for (let p = 0; p < 3; p++) sys.write(peer, Uint8Array.of(p), 1);
+    const queued: number[] = []; // stands in for a ring the frames went into before deliver failed
+    assert.throws(() => runDispatchLoop(ep, 0, pool, (frames, _lengths, n) => {
+      for (let i = 0; i < n; i++) queued.push(frames[i] as number);
+      throw new Error('consumer failed');
+    }, { batchSize: 4 }), /consumer failed/);
+    assert.is(queued.length, 3);
+    assert.is(pool.available, 8 - 3, 'the delivered frames are still out (in the "ring"), the rest came back');
+    for (const f of queued) assert.ok(pool.free(f), `frame ${f} was still out`);
+    assert.is(pool.available, 8);
+    assert.is(pool.doubleFrees, 0);
+  } finally {
+    ep.close();
+    closeFds([peer, fd]);
+  }
+});
+
+for (const c of [
+  { name: 'a pool without allocBatch', pool: {}, deliver: () => {}, message: 'pool must have allocBatch() and free() (a FramePool), received an instance of Object' },
+  { name: 'a null pool', pool: null, deliver: () => {}, message: 'pool must have allocBatch() and free() (a FramePool), received null' },
+  { name: 'a deliver that is not a function', pool: undefined, deliver: 7, message: 'deliver must be a function (frames, lengths, count) => void, received type number (7)' },
+]) {
+  Endpoint(`runDispatchLoop throws ERR_INVALID_ARG_TYPE for ${c.name}`, () => {
+    const [peer, fd] = openSocketPair();
+    const ep = createEndpoint({ fds: [fd] });
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
+    try {
+      ep.attach(0, pool);
+      runDispatchLoop(ep, 0, (c.pool === undefined ? pool : c.pool) as FramePool, c.deliver as never);
+      assert.unreachable('should throw');
+    } catch (err) {
+      assert.is((err as NetshardError).code, 'ERR_INVALID_ARG_TYPE', String(err));
+      assert.is((err as NetshardError).message, c.message);
+    } finally {
+      ep.close();
+      closeFds([peer, fd]);
+    }
+  });
+}
+
 Endpoint('a hang-up seen by wait ends the fd with ECONNRESET', () => {
   const [peer, fd] = openSocketPair({ type: 'seqpacket' });
   const calls: string[] = [];

@@ -15,18 +15,9 @@ import { NetshardError } from '../../src/errors.ts';
 import { createReadvDispatcher, type ReadvDispatcher } from '../../src/fdbased/dispatch-readv.ts';
 import { closeTun, openTun, type TunDevice } from '../../src/fdbased/open-tun.ts';
 import { IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TUN, IFREQ_UNION, SIZEOF_IFREQ, TUNGETIFF, ioctl, write } from '../../src/fdbased/syscalls.ts';
+import { expectError } from './fixtures/expect-error.ts';
 
 const Tun = suite('fdbased/open-tun');
-
-function expectError(call: () => unknown, code: string): void {
-  try {
-    call();
-    assert.unreachable(`accepted; wanted ${code}`);
-  } catch (err) {
-    assert.instance(err, NetshardError);
-    assert.is((err as NetshardError).code, code, (err as Error).message);
-  }
-}
 
 for (const c of [
   { name: 'empty name', call: () => openTun(''), code: 'ERR_INVALID_ARG_VALUE' },

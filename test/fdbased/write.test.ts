@@ -6,6 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  PacketWriter,
   SEND_BATCH_SIZE,
   TxBatch,
   TxCounter,
@@ -252,6 +253,29 @@ Write('TxBatch: add returns -1 when full; clear empties it', () => {
   assert.is(batch.count, 0);
   assert.is(batch.add(5, 0, 0, 1), 0);
   assert.is(batch.hashes[0], 5);
+});
+
+for (const c of [
+  { name: 'isSocket shorter than fds', options: { fds: [3, 4], isSocket: [true], ethernetHeader: false, vnetHeader: false }, code: 'ERR_INVALID_ARG_VALUE', message: 'options.isSocket must have one entry per fd (2), received 1' },
+  { name: 'no fds', options: { fds: [], isSocket: [], ethernetHeader: false, vnetHeader: false }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds must be an array of at least 1 element(s), received 0' },
+  { name: 'a negative fd', options: { fds: [-1], isSocket: [true], ethernetHeader: false, vnetHeader: false }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds[0] must be an integer >= 0 and <= 2147483647, received -1' },
+  { name: 'isSocket not booleans', options: { fds: [3], isSocket: [1], ethernetHeader: false, vnetHeader: false }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.isSocket[0] must be of type boolean, received type number (1)' },
+  { name: 'ethernetHeader missing', options: { fds: [3], isSocket: [true], vnetHeader: false }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.ethernetHeader must be of type boolean, received type undefined (undefined)' },
+  { name: 'counters too short', options: { fds: [3], isSocket: [true], ethernetHeader: false, vnetHeader: false, counters: new Float64Array(3) }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.counters must be a Float64Array of at least 6 slots, received an instance of Float64Array of 3' },
+]) {
+  Write(`PacketWriter throws ${c.code} for ${c.name}`, () => {
+    try {
+      new PacketWriter(c.options as never);
+      assert.unreachable('should throw');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, c.code, String(err));
+      assert.is((err as Error).message, c.message);
+    }
+  });
+}
+
+Write('TxBatch: a source link address of the wrong size names its size', () => {
+  assert.throws(() => new TxBatch(1, new Uint8Array(4)), (err: Error) => err.message === 'sourceLinkAddress must be a Uint8Array of 6 bytes, received 4 bytes');
 });
 
 Write.run();

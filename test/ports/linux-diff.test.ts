@@ -22,6 +22,7 @@ import {
   IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER, type NetworkProtocolNumber,
 } from '../../src/tcpip/protocols.ts';
 import { addNetns, deleteNetns, inNetns, ip, netnsUnavailableReason } from '../helpers/netns.ts';
+import { rng as mulberry32 } from './stress.ts';
 
 const BINDER = fileURLToPath(new URL('./linux-binder.py', import.meta.url));
 const DOC = fileURLToPath(new URL('../../docs/PORTS.md', import.meta.url));
@@ -395,19 +396,7 @@ const FIXED: readonly Sequence[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------------------
-// Seeded random sequences over a small domain.
-
-/** mulberry32: a small seeded PRNG, returns [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded random sequences over a small domain (mulberry32, from stress.ts).
 
 function pick<T>(rng: () => number, items: readonly T[]): T {
   return items[Math.floor(rng() * items.length)]!;

@@ -11,6 +11,7 @@ import { Flags, NO_PORT, PortManager, pickEphemeralPortAt, type Reservation } fr
 import { NetshardError } from '../../src/errors.ts';
 import { IPV4_PROTOCOL_NUMBER as V4, IPV6_PROTOCOL_NUMBER as V6 } from '../../src/tcpip/protocols.ts';
 import { MapModel, type ModelRes } from './model.ts';
+import { rng } from './stress.ts';
 
 const Pm = suite('ports/port-manager');
 const { MostRecent: MR, LoadBalanced: LB, TupleOnly: TO } = Flags;
@@ -62,18 +63,6 @@ function runSteps(pm: PortManager, steps: Step[]): void {
     }
     if (typeof got === 'number') seen.add(got);
   });
-}
-
-/** A tiny seeded generator (mulberry32). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const R3 = [1000, 1001, 1002];
@@ -512,9 +501,13 @@ for (const c of [
   { name: 'create: range of one', call: () => PortManager.create({ portRange: [5] as never }), code: 'ERR_OUT_OF_RANGE', message: 'options.portRange must be an array of at least 2 element(s), received 1' },
   { name: 'create: range of three', call: () => PortManager.create({ portRange: [5, 6, 7] as never }), code: 'ERR_INVALID_ARG_VALUE', message: 'options.portRange must be [first, last], received 3 elements' },
   { name: 'create: range inverted', call: () => PortManager.create({ portRange: [6, 5] }), code: 'ERR_OUT_OF_RANGE', message: 'options.portRange[0] (6) must be <= options.portRange[1] (5)' },
-  { name: 'attach: not shared', call: () => PortManager.attach(new ArrayBuffer(64) as never), code: 'ERR_INVALID_ARG_TYPE', message: 'buffer must be a SharedArrayBuffer made by PortManager.create' },
-  { name: 'attach: not a table', call: () => PortManager.attach(new SharedArrayBuffer(64)), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer does not hold a port table (layout version 1)' },
-  { name: 'attach: truncated', call: () => PortManager.attach(new SharedArrayBuffer(8)), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer does not hold a port table (layout version 1)' },
+  { name: 'attach: not shared', call: () => PortManager.attach(new ArrayBuffer(64) as never), code: 'ERR_INVALID_ARG_TYPE', message: 'buffer must be a SharedArrayBuffer made by PortManager.create, received an instance of ArrayBuffer' },
+  { name: 'attach: not a table', call: () => PortManager.attach(new SharedArrayBuffer(64)), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer does not hold a port table of layout version 1 (magic 0x0, 64 bytes)' },
+  { name: 'attach: truncated', call: () => PortManager.attach(new SharedArrayBuffer(8)), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer does not hold a port table of layout version 1 (magic 0x0, 8 bytes)' },
+  {
+    name: 'attach: cut short', call: () => PortManager.attach(PortManager.create({ capacity: 4 }).buffer.slice(0, 256)), code: 'ERR_INVALID_ARG_VALUE',
+    message: 'buffer does not hold a port table of layout version 1 (capacity 4 and 16 slots do not match its 256 bytes)',
+  },
 ]) {
   Pm(`validation: ${c.name}`, () => {
     const pm = PortManager.create();

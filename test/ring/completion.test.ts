@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CompletionReceiver, CompletionSender, FramePool, createCompletionRing, createRing, ringStats } from '../../src/ring/index.ts';
+import { CompletionReceiver, CompletionSender, FrameMemory, FramePool, createCompletionRing, createRing, ringStats } from '../../src/ring/index.ts';
 import { throwsNetshard } from './fixtures/throws.ts';
 
 const Completion = suite('ring/completion');
@@ -72,6 +72,17 @@ Completion('bad argument: a descriptor ring is not a completion ring', () => {
   const ring = createRing({ capacity: 8 });
   throwsNetshard(() => CompletionSender.attach(ring), 'ERR_INVALID_ARG_VALUE', 'buffer is not a completion ring: its records are not 1 word');
   throwsNetshard(() => CompletionReceiver.attach(ring, FramePool.create({ frameCount: 1 })), 'ERR_INVALID_ARG_VALUE', 'buffer is not a completion ring: its records are not 1 word');
+});
+
+Completion('bad argument: the pool must be a pool, and the receiver needs the owner FramePool', () => {
+  const pool = FramePool.create({ frameCount: 4 });
+  throwsNetshard(() => createCompletionRing({ frameCount: 4 } as never), 'ERR_INVALID_ARG_TYPE', 'pool must be a FramePool or FrameMemory, received an instance of Object');
+  throwsNetshard(() => createCompletionRing(undefined as never), 'ERR_INVALID_ARG_TYPE', 'pool must be a FramePool or FrameMemory, received type undefined');
+  const buffer = createCompletionRing(FrameMemory.attach(pool.buffer)); // any thread's view sizes it
+  throwsNetshard(() => CompletionReceiver.attach(buffer, FrameMemory.attach(pool.buffer) as never), 'ERR_INVALID_ARG_TYPE',
+    "pool must be the owner's FramePool (FramePool.create or adopt), received an instance of FrameMemory");
+  assert.is(ringStats(buffer).capacity, 4);
+  CompletionReceiver.attach(buffer, pool).consumer.close();
 });
 
 Completion.run();

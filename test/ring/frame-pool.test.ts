@@ -140,6 +140,18 @@ for (const c of [
   },
   { name: 'poolId negative', options: { poolId: -1 }, code: 'ERR_OUT_OF_RANGE', message: 'options.poolId must be an integer >= 0 and <= 65535, received -1' },
   { name: 'addressOf not a function', options: { addressOf: 4096 }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.addressOf must be a function, received type number' },
+  {
+    name: 'addressOf returning no address', options: { addressOf: () => undefined },
+    code: 'ERR_INVALID_ARG_VALUE', message: "options.addressOf must return the buffer's address (a bigint or an integer >= 0), received type undefined",
+  },
+  {
+    name: 'addressOf returning a negative address', options: { addressOf: () => -4096n },
+    code: 'ERR_INVALID_ARG_VALUE', message: "options.addressOf must return the buffer's address (a bigint or an integer >= 0), received -4096n",
+  },
+  {
+    name: 'addressOf returning a fraction', options: { addressOf: () => 4096.5 },
+    code: 'ERR_INVALID_ARG_VALUE', message: "options.addressOf must return the buffer's address (a bigint or an integer >= 0), received 4096.5",
+  },
 ]) {
   Pool(`bad argument: ${c.name}`, () => throwsNetshard(() => FramePool.create(c.options as never), c.code, c.message));
 }

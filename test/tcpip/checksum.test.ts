@@ -19,21 +19,11 @@ import {
   updateChecksum32,
 } from '../../src/tcpip/checksum.ts';
 import { ICMPV4_PROTOCOL_NUMBER, ICMPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from '../../src/tcpip/protocols.ts';
+import { mulberry32 as prng } from './header/fuzz.ts';
 import { hex, toHex, viewOf } from '../helpers/hex.ts';
 
 const Checksum = suite('tcpip/checksum');
 
-/** mulberry32: a small seeded PRNG so every property run is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randInt = (rand: () => number, n: number): number => Math.floor(rand() * n);
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);

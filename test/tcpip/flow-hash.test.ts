@@ -5,7 +5,9 @@ import {
   demuxHashIpv4,
   demuxHashIpv6,
   flowHashIpv4,
+  flowHashIpv4Int32,
   flowHashIpv6,
+  flowHashIpv6Int32,
   jenkinsHash,
   jenkinsSum,
   jenkinsWrite,
@@ -20,21 +22,11 @@ import {
 } from '../../src/tcpip/flow-hash.ts';
 import { parseIpv4, parseIpv6 } from '../../src/tcpip/address.ts';
 import { ICMPV4_PROTOCOL_NUMBER, ICMPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER } from '../../src/tcpip/protocols.ts';
+import { mulberry32 as prng } from './header/fuzz.ts';
 import { hex, viewOf } from '../helpers/hex.ts';
 
 const FlowHash = suite('tcpip/flow-hash');
 
-/** mulberry32: a small seeded PRNG so every property run is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const randU32 = (rand: () => number): number => Math.floor(rand() * 2 ** 32) >>> 0;
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -261,6 +253,24 @@ for (const v6 of [false, true]) {
     }
   });
 }
+
+FlowHash('flowHashIpv4Int32 / flowHashIpv6Int32: the same 32 bits as the unsigned hash, as an int32', () => {
+  const rand = prng(32);
+  let high = 0;
+  for (let round = 0; round < 2000; round++) {
+    const v6 = round % 2 === 1;
+    const f = randomFrame(rand, v6);
+    const seed = randU32(rand);
+    const l4 = round % 7 === 0 ? -1 : f.l4;
+    const unsigned = (v6 ? flowHashIpv6 : flowHashIpv4)(f.view, f.ip, f.protocol, l4, seed);
+    const signed = (v6 ? flowHashIpv6Int32 : flowHashIpv4Int32)(f.view, f.ip, f.protocol, l4, seed);
+    assert.ok(Number.isInteger(unsigned) && unsigned >= 0 && unsigned <= 0xffffffff, `unsigned ${unsigned}`);
+    assert.ok(signed >= -0x80000000 && signed <= 0x7fffffff, `signed ${signed}`);
+    assert.is(signed >>> 0, unsigned, `round ${round}`);
+    if (unsigned >= 0x80000000) high++;
+  }
+  assert.ok(high > 800 && high < 1200, `${high}/2000 hashes had the top bit set`);
+});
 
 FlowHash('newFlowHashSeed: unsigned 32-bit, not constant', () => {
   const seeds = new Set<number>();

@@ -2,14 +2,29 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FragmentKind, PARSE_REASON_COUNT, ParseReason, ParsedPacket, parsePacket, parseReasonName } from '../../src/tcpip/parse.ts';
 import {
+  ARP_SIZE,
   ArpReason,
+  EthernetHeader,
   EthernetReason,
+  ICMPV4_MINIMUM_SIZE,
+  ICMPV6_MINIMUM_SIZE,
   Icmpv4Reason,
   Icmpv6Reason,
+  Ipv4Header,
   Ipv4Reason,
+  Ipv6Chain,
   Ipv6Reason,
+  TcpHeader,
   TcpReason,
   UdpReason,
+  validateArp,
+  validateEthernet,
+  validateIcmpv4,
+  validateIcmpv6,
+  validateIpv4,
+  validateTcpHeader,
+  validateUdp,
+  walkIpv6,
 } from '../../src/tcpip/header/index.ts';
 import {
   checksumView,
@@ -18,7 +33,7 @@ import {
   pseudoHeaderChecksumV4,
   pseudoHeaderChecksumV6View,
 } from '../../src/tcpip/checksum.ts';
-import { hex, viewOf } from '../helpers/hex.ts';
+import { hex, toHex, viewOf } from '../helpers/hex.ts';
 import { fuzz } from './header/fuzz.ts';
 import {
   ETH_ARP_REQUEST,
@@ -53,6 +68,29 @@ function ipv4Variant(bytes: Uint8Array, ip: number, offset: number, patch: Uint8
 type Want = Omit<ParsedPacket, 'reset'>;
 const NONE = { linkOffset: -1, vlanId: -1, fragment: FragmentKind.None, sourcePort: -1, destinationPort: -1 };
 
+/** Ethernet, 802.1Q tag, the IPv4/UDP packet of ETH_IPV4_UDP (no IP options: the parser's fast path). */
+const ETH_VLAN_IPV4_UDP = hex(`
+  0200 0000 0002 0200 0000 0001            # destination, source
+  8100 0007                                # 802.1Q tag: TPID 8100, TCI: PCP 0, VID 7
+  0800                                     # EtherType 0800
+  4500 0020 1234 4000 4011 9c71            # IPv4: IHL 5, total length 32, DF, TTL 64, UDP, checksum
+  c612 0001 c612 0002                      # 198.18.0.1 -> 198.18.0.2
+  3039 0035 000c a5a2                      # UDP 12345 -> 53, length 12, checksum
+  dead beef                                # payload
+`);
+
+/** Ethernet, IPv6 straight to TCP (IPV6_ROUTING_TCP without its routing header: the parser's fast path). */
+const ETH_IPV6_TCP = hex(`
+  0200 0000 0002 0200 0000 0001 86dd       # destination, source, EtherType 86dd
+  6000 0000                                # version 6, traffic class 0, flow label 0
+  0018 063f                                # payload length 24, next header 6 (TCP), hop limit 63
+  2001 0002 0000 0000 0000 0000 0000 0001  # source 2001:2::1
+  2001 0002 0000 0000 0000 0000 0000 0002  # destination 2001:2::2
+  01bb c350 0000 03e8 0000 07d0            # TCP 443 -> 50000, sequence 1000, acknowledgment 2000
+  5018 0200 be2b 0000                      # data offset 5 words, PSH|ACK, window 512, checksum
+  7069 6e67                                # payload "ping"
+`);
+
 const OK_CASES: { name: string; bytes: Uint8Array; ethernet: boolean; want: Want }[] = [
   {
     name: 'Ethernet, IPv4, UDP', bytes: ETH_IPV4_UDP, ethernet: true,
@@ -65,6 +103,14 @@ const OK_CASES: { name: string; bytes: Uint8Array; ethernet: boolean; want: Want
   {
     name: 'VLAN 100, IPv4 with options, TCP SYN with options', bytes: ETH_VLAN_IPV4_TCP_SYN, ethernet: true,
     want: { ...NONE, linkOffset: 0, vlanId: 100, networkOffset: 18, networkProtocol: 0x0800, end: 82, transportOffset: 42, transportProtocol: 6, payloadOffset: 82, sourcePort: 40000, destinationPort: 80 },
+  },
+  {
+    name: 'VLAN 7, IPv4 without options, UDP', bytes: ETH_VLAN_IPV4_UDP, ethernet: true,
+    want: { ...NONE, linkOffset: 0, vlanId: 7, networkOffset: 18, networkProtocol: 0x0800, end: 50, transportOffset: 38, transportProtocol: 17, payloadOffset: 46, sourcePort: 12345, destinationPort: 53 },
+  },
+  {
+    name: 'Ethernet, IPv6 without extension headers, TCP', bytes: ETH_IPV6_TCP, ethernet: true,
+    want: { ...NONE, linkOffset: 0, networkOffset: 14, networkProtocol: 0x86dd, end: 78, transportOffset: 54, transportProtocol: 6, payloadOffset: 74, sourcePort: 443, destinationPort: 50000 },
   },
   {
     name: 'Ethernet, IPv4, ICMP echo', bytes: ETH_IPV4_ICMP_ECHO, ethernet: true,
@@ -301,6 +347,117 @@ Parse('fuzz: parsePacket never throws, returns known reasons, and Ok offsets are
   fuzz(0x9a25f, 10_000, FRAMES.map((f) => (f.ethernet ? f.bytes.subarray(f.bytes[12] === 0x81 ? 18 : 14) : f.bytes)), check(false));
   assert.ok((counts.get(ParseReason.Ok) ?? 0) > 1000, 'many inputs still parse');
   assert.ok(counts.size >= 20, `reasons seen: ${[...counts.keys()].map(parseReasonName).join(' ')}`);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The reference: parsePacket's rules spelled out layer by layer with the header views and validators, as
+// the parser first did it. parsePacket's fast path must agree with it on every input, fields included.
+
+const refEthernet = new EthernetHeader();
+const refIpv4 = new Ipv4Header();
+const refChain = new Ipv6Chain();
+const refTcp = new TcpHeader();
+
+function referenceParse(view: DataView, offset: number, end: number, hasEthernetHeader: boolean, out: ParsedPacket): number {
+  out.reset();
+  let at = offset;
+  let protocol: number;
+  if (hasEthernetHeader) {
+    const reason = validateEthernet(view, offset, end);
+    if (reason !== EthernetReason.Ok) return ParseReason.EthernetTruncated - 1 + reason;
+    refEthernet.reset(view, offset);
+    out.linkOffset = offset;
+    out.vlanId = refEthernet.vlanId;
+    protocol = refEthernet.type;
+    at = refEthernet.payloadOffset;
+  } else {
+    if (end - offset < 1) return ParseReason.UnknownNetworkProtocol;
+    const version = view.getUint8(offset) >>> 4;
+    if (version !== 4 && version !== 6) return ParseReason.UnknownNetworkProtocol;
+    protocol = version === 4 ? 0x0800 : 0x86dd;
+  }
+  out.networkOffset = at;
+  out.networkProtocol = protocol;
+  let transportOffset: number, packetEnd: number, transportProtocol: number, fragmentOffset: number, isIpv6: boolean;
+  if (protocol === 0x0806) {
+    const reason = validateArp(view, at, end);
+    if (reason !== ArpReason.Ok) return ParseReason.ArpTruncated - 1 + reason;
+    out.end = at + ARP_SIZE;
+    return ParseReason.Ok;
+  } else if (protocol === 0x0800) {
+    const reason = validateIpv4(view, at, end);
+    if (reason !== Ipv4Reason.Ok) return ParseReason.Ipv4Truncated - 1 + reason;
+    refIpv4.reset(view, at);
+    [transportOffset, packetEnd, transportProtocol, isIpv6] = [refIpv4.payloadOffset, at + refIpv4.totalLength, refIpv4.protocol, false];
+    fragmentOffset = refIpv4.isFragment ? refIpv4.fragmentOffset : -1;
+  } else if (protocol === 0x86dd) {
+    const reason = walkIpv6(view, at, end, refChain);
+    if (reason !== Ipv6Reason.Ok) return ParseReason.Ipv6Truncated - 1 + reason;
+    [transportOffset, packetEnd, transportProtocol, isIpv6] = [refChain.transportOffset, refChain.end, refChain.transportProtocol, true];
+    fragmentOffset = refChain.isFragment ? refChain.fragmentOffset : -1;
+  } else {
+    return ParseReason.UnknownNetworkProtocol;
+  }
+  out.end = packetEnd;
+  out.transportOffset = transportOffset;
+  out.transportProtocol = transportProtocol;
+  if (fragmentOffset > 0) {
+    out.fragment = FragmentKind.NonFirst;
+    out.payloadOffset = transportOffset;
+    return ParseReason.Ok;
+  }
+  if (fragmentOffset === 0) out.fragment = FragmentKind.First;
+  const room = packetEnd - transportOffset;
+  let reason: number;
+  if (transportProtocol === 6) {
+    reason = validateTcpHeader(view, transportOffset, packetEnd);
+    if (reason !== TcpReason.Ok) return ParseReason.TcpTruncated - 1 + reason;
+    out.payloadOffset = refTcp.reset(view, transportOffset).payloadOffset;
+  } else if (transportProtocol === 17) {
+    reason = fragmentOffset === 0 ? (room < 8 ? UdpReason.Truncated : UdpReason.Ok) : validateUdp(view, transportOffset, packetEnd);
+    if (reason !== UdpReason.Ok) return ParseReason.UdpTruncated - 1 + reason;
+    out.payloadOffset = transportOffset + 8;
+  } else if (transportProtocol === 1 && !isIpv6) {
+    reason = validateIcmpv4(view, transportOffset, packetEnd);
+    if (reason !== Icmpv4Reason.Ok) return ParseReason.Icmpv4Truncated - 1 + reason;
+    out.payloadOffset = transportOffset + ICMPV4_MINIMUM_SIZE;
+    return ParseReason.Ok;
+  } else if (transportProtocol === 58 && isIpv6) {
+    reason = validateIcmpv6(view, transportOffset, packetEnd);
+    if (reason !== Icmpv6Reason.Ok) return ParseReason.Icmpv6Truncated - 1 + reason;
+    out.payloadOffset = transportOffset + ICMPV6_MINIMUM_SIZE;
+    return ParseReason.Ok;
+  } else {
+    out.payloadOffset = transportOffset;
+    if (![33, 132, 136].includes(transportProtocol) || room < 4) return ParseReason.Ok;
+  }
+  out.sourcePort = view.getUint16(transportOffset);
+  out.destinationPort = view.getUint16(transportOffset + 2);
+  return ParseReason.Ok;
+}
+
+Parse('fuzz: parsePacket agrees with the layer-by-layer reference on reason and every field', () => {
+  const got = new ParsedPacket();
+  const want = new ParsedPacket();
+  let fastShaped = 0;
+  const check = (ethernet: boolean) => (view: DataView, offset: number, end: number): void => {
+    got.reset();
+    got.sourcePort = 0x1234; // stale values from an earlier packet must not survive
+    const reason = parsePacket(view, offset, end, ethernet, got);
+    const expected = referenceParse(view, offset, end, ethernet, want);
+    if (reason !== expected || JSON.stringify({ ...got }) !== JSON.stringify({ ...want })) {
+      const bytes = new Uint8Array(view.buffer, offset, end - offset);
+      assert.unreachable(`${toHex(bytes)} (ethernet ${ethernet}): got ${parseReasonName(reason)} ${JSON.stringify({ ...got })}, want ${parseReasonName(expected)} ${JSON.stringify({ ...want })}`);
+    }
+    if (reason === ParseReason.Ok && got.fragment === FragmentKind.None && (got.transportProtocol === 6 || got.transportProtocol === 17)) fastShaped++;
+  };
+  // Seeds: every vector, plus the two fast-path shapes, each with and without its link header.
+  const withLink = [...FRAMES.filter((f) => f.ethernet).map((f) => f.bytes), ETH_VLAN_IPV4_UDP, ETH_IPV6_TCP];
+  const bare = [...FRAMES.filter((f) => !f.ethernet).map((f) => f.bytes), cut(ETH_VLAN_IPV4_UDP, 18), cut(ETH_IPV6_TCP, 14)];
+  fuzz(0x5a11, 20_000, withLink, check(true));
+  fuzz(0x5a12, 20_000, bare, check(false));
+  for (const f of [...withLink]) check(true)(viewOf(f), 0, f.length);
+  assert.ok(fastShaped > 2000, `only ${fastShaped} inputs took the UDP/TCP shapes`);
 });
 
 Parse.run();
