@@ -1,0 +1,464 @@
+/**
+ * The hot loop of a dispatch worker: one fd's receive side, run to completion.
+ * ```
+ *  turn:  reclaim ◄── completion ring (frames the coordinator is done with) ──► pool free list
+ *         drainTx ◄── tx ring (coordinator's packets for this fd) ──► sendmmsg on this fd ──► tx completion ring
+ *         receive ◄── fd into pool frames (recvmmsg / readv / PACKET_MMAP, via the fdbased Endpoint)
+ *            per packet: parsePacket → flow hash → Forwarder.decide
+ *              Forward  → TxBatch of the egress link ──► sendmmsg on links[L].fds[hash % n], then free
+ *              ToStack  → descriptor on the rx ring ──► coordinator (doorbell if it sleeps)
+ *              Drop / parse failure → free, count
+ *         nothing done → sleep in poll() over {fd, eventfd} (need-wakeup flags set on both inbound rings)
+ * ```
+ * gVisor's shape (REFERENCE-gvisor.md §2.7, DESIGN.md "Threads and ownership"): the thread that has a
+ * packet calls the outbound link's WritePackets itself; fds are process-wide and the kernel serialises
+ * concurrent sends, and a flow always arrives on one fd, so it stays on one worker and keeps its order.
+ * Forwarded frames never leave this thread: freed right after sendmmsg returns (the kernel has copied
+ * them). Only packets for the stack cross to the coordinator.
+ *
+ * Thread: the dispatch worker. Hot path (everything but the constructor and `release`): no allocation,
+ * no closure, no string, no throw; counters written once per batch.
+ */
+import {
+  PacketWriter,
+  SEND_BATCH_SIZE,
+  TxBatch,
+  TxCounter,
+  WaitResult,
+  type Endpoint,
+  type StopFd,
+} from '../fdbased/index.ts';
+import {
+  DESC_FLAG_MULTICAST,
+  DESC_FRAME,
+  DESC_HASH,
+  DESC_HEADERS,
+  DESC_LENGTH,
+  DESC_OFFSET,
+  DESC_POOL,
+  DESC_PROTOCOLS,
+  DESC_USER,
+  NO_HEADER,
+  packHeaders,
+  packProtocols,
+  type CompletionReceiver,
+  type CompletionSender,
+  type FrameMemory,
+  type FramePool,
+  type RingConsumer,
+  type RingProducer,
+} from '../ring/index.ts';
+import {
+  FragmentKind,
+  IPV4_PROTOCOL_NUMBER,
+  IPV6_PROTOCOL_NUMBER,
+  ParseReason,
+  ParsedPacket,
+  flowHashIpv4Int32,
+  flowHashIpv6Int32,
+  parsePacket,
+} from '../tcpip/index.ts';
+import { ForwardVerdict, ForwardDecision, HandoffReason, type Forwarder } from './forwarding.ts';
+import { CLOCK_WORD, CONTROL_MESSAGES, DOORBELL_WORD, type LinkInit } from './messages.ts';
+import { RX_DROPS_BY_REASON, WorkerStat } from './stats.ts';
+
+/** `run()` returns this when control messages are waiting (the worker handles them, then runs again). */
+export const LOOP_CONTROL = 1;
+
+const ETHERNET_HEADER_SIZE = 14;
+
+/** What the loop runs over; the worker entry builds it (`dispatch-worker.ts`). */
+export interface DispatchLoopParts {
+  /** Endpoint over this worker's one fd, attached at index 0 over `pool` with `rxOffset`. */
+  endpoint: Endpoint;
+  /** The eventfd the coordinator writes; also the endpoint's. */
+  stopFd: StopFd;
+  pool: FramePool;
+  /** Where the receive writes a frame's first byte; >= 14 before a bare IP header (forwarding headroom). */
+  rxOffset: number;
+  /** Views over the coordinator's tx pool (tx ring descriptors point into it). */
+  txPool: FrameMemory;
+  rx: RingProducer;
+  tx: RingConsumer;
+  completions: CompletionReceiver;
+  txCompletions: CompletionSender;
+  stats: Float64Array;
+  control: Int32Array;
+  doorbell: Int32Array;
+  /** Every link; `link` is this worker's. */
+  links: readonly LinkInit[];
+  link: number;
+  forwarder: Forwarder | null;
+  hashSeed: number;
+  batchSize: number;
+  pollTimeoutMs: number;
+}
+
+/** One fd's receive side and this worker's sends. Build once; `run()` until it returns. */
+export class DispatchLoop {
+  /** The forwarder in use; change it with `setForwarder` (between turns). */
+  forwarder: Forwarder | null;
+  /** Control messages already handled (`CONTROL_MESSAGES` value); the worker entry advances it. */
+  seenMessages = 0;
+
+  private readonly endpoint: Endpoint;
+  private readonly stopFd: StopFd;
+  private readonly pool: FramePool;
+  private readonly view: DataView;
+  private readonly rxOffset: number;
+  private readonly linkHeader: number;
+  private readonly ethernet: boolean;
+  private readonly txPool: FrameMemory;
+  private readonly rx: RingProducer;
+  private readonly tx: RingConsumer;
+  private readonly completions: CompletionReceiver;
+  private readonly txCompletions: CompletionSender;
+  private readonly stats: Float64Array;
+  private readonly control: Int32Array;
+  private readonly doorbell: Int32Array;
+  private readonly link: number;
+  private readonly hashSeed: number;
+  private readonly batchSize: number;
+  private readonly pollTimeoutMs: number;
+
+  // Receive batch: frames[0..have) are this thread's free frames ready for the next receive.
+  private readonly frames: Int32Array;
+  private readonly lengths: Int32Array;
+  private readonly fresh: Int32Array;
+  private have = 0;
+  /** Frames published to the coordinator and not yet back; at most `lendLimit` (half the pool). */
+  private lent = 0;
+  private readonly lendLimit: number;
+  private readonly parsed = new ParsedPacket();
+  private readonly decision = new ForwardDecision();
+
+  // Forward path: per egress link a writer (memory 0 = this pool, then the forwarders' scratch memories),
+  // a batch, and the frames behind it; one more batch for the forwarder's own frames (ICMP errors).
+  private readonly writers: PacketWriter[];
+  private readonly extraBatch = new TxBatch(1);
+  private scratchId = -1; // memory id of the current forwarder's scratch in every writer
+  private readonly scratchIds = new Map<Uint8Array, number>();
+  private readonly forwardBatches: TxBatch[];
+  private readonly forwardFrames: Int32Array[];
+  // Tx ring path: a writer on this fd (memory 0 = the tx pool).
+  private readonly ownWriter: PacketWriter;
+  private readonly txBatch: TxBatch;
+  private readonly txFrames: Int32Array;
+  private sent = false; // a send happened this turn: refresh the tx counters
+
+  constructor(p: DispatchLoopParts) {
+    this.endpoint = p.endpoint;
+    this.stopFd = p.stopFd;
+    this.pool = p.pool;
+    this.view = p.pool.view;
+    this.rxOffset = p.rxOffset;
+    const own = p.links[p.link]!;
+    this.ethernet = own.ethernetHeader;
+    this.linkHeader = own.ethernetHeader ? ETHERNET_HEADER_SIZE : 0;
+    this.txPool = p.txPool;
+    this.rx = p.rx;
+    this.tx = p.tx;
+    this.completions = p.completions;
+    this.txCompletions = p.txCompletions;
+    this.stats = p.stats;
+    this.control = p.control;
+    this.doorbell = p.doorbell;
+    this.link = p.link;
+    this.forwarder = null;
+    this.hashSeed = p.hashSeed;
+    this.batchSize = p.batchSize;
+    this.pollTimeoutMs = p.pollTimeoutMs;
+    this.lendLimit = p.pool.frameCount >> 1;
+    this.frames = new Int32Array(p.batchSize);
+    this.lengths = new Int32Array(p.batchSize);
+    this.fresh = new Int32Array(p.batchSize);
+    this.writers = p.links.map((l) => {
+      const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader: false });
+      w.registerMemory(p.pool.bytes);
+      return w;
+    });
+    // A receive batch of n packets can send all n to one link: each batch holds a whole receive batch.
+    this.forwardBatches = p.links.map(() => new TxBatch(p.batchSize));
+    this.forwardFrames = p.links.map(() => new Int32Array(p.batchSize));
+    this.ownWriter = new PacketWriter({ fds: [p.endpoint.fds[0]!], isSocket: [p.endpoint.isSocket[0]!], ethernetHeader: false, vnetHeader: false });
+    this.ownWriter.registerMemory(p.txPool.bytes);
+    this.txBatch = new TxBatch(SEND_BATCH_SIZE);
+    this.txFrames = new Int32Array(SEND_BATCH_SIZE);
+    this.setForwarder(p.forwarder);
+    this.seenMessages = Atomics.load(p.control, CONTROL_MESSAGES);
+    this.stats[WorkerStat.heartbeat] = 1;
+    this.stats[WorkerStat.startedAt] = Date.now();
+  }
+
+  /**
+   * Switches to `forwarder` (null: every packet to the coordinator), registering its scratch memory with
+   * every link's writer once. Thread: the worker, between turns. Control path.
+   */
+  setForwarder(forwarder: Forwarder | null): void {
+    const scratch = forwarder?.scratch ?? null;
+    if (scratch !== null) {
+      let id = this.scratchIds.get(scratch);
+      if (id === undefined) {
+        for (const w of this.writers) id = w.registerMemory(scratch); // same id in each: registered in step
+        this.scratchIds.set(scratch, id!);
+      }
+      this.scratchId = id!;
+    }
+    this.forwarder = forwarder;
+  }
+
+  /**
+   * Runs until control messages wait (`LOOP_CONTROL`) or the fd ends (its negative end code:
+   * RECEIVE_EOF, RECEIVE_STOPPED, -errno). Thread: the worker.
+   */
+  run(): number {
+    const control = this.control;
+    const stats = this.stats;
+    for (;;) {
+      if (Atomics.load(control, CONTROL_MESSAGES) !== this.seenMessages) return LOOP_CONTROL;
+      stats[WorkerStat.heartbeat]!++; // a counter: a clock read would allocate (stats.ts)
+      const home = this.completions.reclaim();
+      this.lent -= home;
+      let work = home;
+      work += this.drainTx();
+      const n = this.receive();
+      if (n < 0) return n;
+      work += n;
+      if (this.sent) this.refreshTxCounters();
+      if (work === 0) {
+        const r = this.sleep();
+        if (r < 0) return r;
+      }
+    }
+  }
+
+  /** Refills the receive batch, receives, and dispatches what arrived. Returns the count or the fd's end code. */
+  private receive(): number {
+    let have = this.have;
+    const batch = this.batchSize;
+    if (have < batch) {
+      const got = this.pool.allocBatch(this.fresh, batch - have);
+      for (let i = 0; i < got; i++) this.frames[have + i] = this.fresh[i]!;
+      have += got;
+      this.have = have;
+    }
+    if (have === 0) {
+      this.stats[WorkerStat.poolEmpty]!++;
+      return 0;
+    }
+    const n = this.endpoint.receive(0, this.frames, this.lengths, have);
+    if (n <= 0) return n;
+    this.dispatch(n);
+    this.frames.copyWithin(0, n, have); // the unused frames move to the front
+    this.have = have - n;
+    return n;
+  }
+
+  /** Parses, hashes and decides each of the `n` received frames; forwards, publishes or frees every one. */
+  private dispatch(n: number): void {
+    const view = this.view, pool = this.pool, frames = this.frames, lengths = this.lengths;
+    const parsed = this.parsed, decision = this.decision, forwarder = this.forwarder;
+    const rx = this.rx, records = rx.records, stats = this.stats;
+    const rxOffset = this.rxOffset, linkHeader = this.linkHeader, ethernet = this.ethernet;
+    const now = Atomics.load(this.doorbell, CLOCK_WORD);
+    // Packets for the stack keep their frames until the coordinator is done with them. It may hold at
+    // most half the pool: past that (it is behind) they are dropped instead, so this thread always has
+    // frames to receive into and forwarding never stalls behind the main thread.
+    let cap = this.lendLimit - this.lent;
+    if (cap > n) cap = n;
+    const room = cap > 0 ? rx.reserve(cap) : 0;
+    let published = 0, forwarded = 0, forwardDrops = 0, ringDrops = 0, bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const frame = frames[i]!;
+      const start = pool.offsetOf(frame) + rxOffset;
+      const length = lengths[i]! + linkHeader;
+      bytes += length;
+      const reason = parsePacket(view, start, start + length, ethernet, parsed);
+      if (reason !== ParseReason.Ok) {
+        stats[RX_DROPS_BY_REASON + reason]!++;
+        pool.free(frame);
+        continue;
+      }
+      const hash = this.hash(view, parsed);
+      let action: ForwardVerdict = ForwardVerdict.ToStack;
+      decision.reason = HandoffReason.NoForwarding;
+      if (forwarder !== null) {
+        decision.extraLength = 0;
+        action = forwarder.decide(view, this.link, parsed, now, decision);
+        if (decision.extraLength > 0) this.sendExtra(hash);
+      }
+      if (action === ForwardVerdict.Forward) {
+        const link = decision.link;
+        const k = this.forwardBatches[link]!.add(hash, 0, decision.start, decision.end - decision.start);
+        this.forwardFrames[link]![k] = frame;
+        forwarded++;
+      } else if (action === ForwardVerdict.ToStack) {
+        if (published >= room) {
+          ringDrops++;
+          pool.free(frame);
+          continue;
+        }
+        const s = rx.slot(published++);
+        const transportOffset = parsed.transportOffset >= 0 && parsed.fragment !== FragmentKind.NonFirst ? parsed.transportOffset - start : NO_HEADER;
+        const multicast = parsed.linkOffset >= 0 && (view.getUint8(parsed.linkOffset) & 1) !== 0 ? DESC_FLAG_MULTICAST : 0;
+        records[s + DESC_FRAME] = frame;
+        records[s + DESC_POOL] = pool.id;
+        records[s + DESC_OFFSET] = rxOffset;
+        records[s + DESC_LENGTH] = length;
+        records[s + DESC_HASH] = hash;
+        records[s + DESC_HEADERS] = packHeaders(parsed.networkOffset - start, transportOffset);
+        records[s + DESC_PROTOCOLS] = packProtocols(parsed.networkProtocol, parsed.transportProtocol < 0 ? 0 : parsed.transportProtocol, multicast);
+        records[s + DESC_USER] = decision.reason;
+      } else {
+        forwardDrops++;
+        pool.free(frame);
+      }
+    }
+    // Counters first: the publish below (a seq-cst store) then orders them before the descriptors, so
+    // whoever has seen a packet also sees it counted.
+    stats[WorkerStat.rxPackets]! += n;
+    stats[WorkerStat.rxBytes]! += bytes;
+    stats[WorkerStat.forwarded]! += forwarded;
+    stats[WorkerStat.toCoordinator]! += published;
+    stats[WorkerStat.forwardDrops]! += forwardDrops;
+    stats[WorkerStat.ringDrops]! += ringDrops;
+    stats[WorkerStat.batches]!++;
+    if (ringDrops > 0) rx.countDrops(ringDrops);
+    this.lent += published;
+    if (published > 0 && rx.publish(published)) {
+      // The coordinator set the rx ring's need-wakeup flag and sleeps on the shared doorbell.
+      Atomics.add(this.doorbell, DOORBELL_WORD, 1);
+      Atomics.notify(this.doorbell, DOORBELL_WORD);
+    }
+    if (forwarded > 0) this.sendForwards();
+  }
+
+  /**
+   * Returns the flow hash of a parsed packet (0 for ARP) as a signed int32, the same 32 bits as the
+   * unsigned hash: an unsigned value of 2^31 or more crossing a call V8 did not inline is boxed, an
+   * allocation per packet (measured here: one scavenge per ~55 k batches until it was int32). Fragments
+   * hash without ports, so all of a datagram's agree.
+   */
+  private hash(view: DataView, p: ParsedPacket): number {
+    const transport = p.fragment === FragmentKind.None ? p.transportOffset : -1;
+    if (p.networkProtocol === IPV4_PROTOCOL_NUMBER) return flowHashIpv4Int32(view, p.networkOffset, p.transportProtocol, transport, this.hashSeed);
+    if (p.networkProtocol === IPV6_PROTOCOL_NUMBER) return flowHashIpv6Int32(view, p.networkOffset, p.transportProtocol, transport, this.hashSeed);
+    return 0;
+  }
+
+  /** Sends the frame the forwarder wrote (an ICMP error) at once: its scratch is reused by the next decide. */
+  private sendExtra(hash: number): void {
+    const d = this.decision;
+    const batch = this.extraBatch;
+    batch.add(hash, this.scratchId, d.extraOffset, d.extraLength);
+    this.writers[d.extraLink]!.writePackets(batch);
+    batch.clear();
+    this.sent = true;
+  }
+
+  /** Sends each egress link's batch (runs of one fd in one sendmmsg), then frees the frames: the kernel has copied them. */
+  private sendForwards(): void {
+    const batches = this.forwardBatches;
+    for (let link = 0; link < batches.length; link++) {
+      const batch = batches[link]!;
+      const count = batch.count;
+      if (count === 0) continue;
+      this.writers[link]!.writePackets(batch);
+      this.pool.freeBatch(this.forwardFrames[link]!, count);
+      batch.clear();
+    }
+    this.sent = true;
+  }
+
+  /**
+   * Sends up to one sendmmsg batch of the coordinator's packets on this fd and hands every frame back
+   * (sent or dropped) through the tx completion ring. Returns the descriptors taken.
+   */
+  drainTx(): number {
+    const tx = this.tx;
+    const n = tx.peek(SEND_BATCH_SIZE);
+    if (n === 0) return 0;
+    const records = tx.records, txPool = this.txPool, batch = this.txBatch, txFrames = this.txFrames;
+    const poolId = txPool.id, frameCount = txPool.frameCount;
+    for (let i = 0; i < n; i++) {
+      const s = tx.slot(i);
+      const frame = records[s + DESC_FRAME]!;
+      txFrames[i] = frame;
+      // A foreign pool or index is not sent; the frame still goes back (its pool refuses and counts it).
+      if (records[s + DESC_POOL] !== poolId || frame >>> 0 >= frameCount) continue;
+      batch.add(0, 0, txPool.offsetOf(frame) + records[s + DESC_OFFSET]!, records[s + DESC_LENGTH]!);
+    }
+    if (batch.count > 0) this.ownWriter.writePackets(batch);
+    batch.clear();
+    const completions = this.txCompletions;
+    for (let i = 0; i < n; i++) completions.add(txFrames[i]!); // sized to the tx pool: never full
+    completions.flush();
+    tx.release(n);
+    this.stats[WorkerStat.txRingPackets]! += n;
+    this.sent = true;
+    return n;
+  }
+
+  /** Copies the writers' cumulative tx counters into the stats (assignments: one writer thread). */
+  private refreshTxCounters(): void {
+    this.sent = false;
+    let packets = 0, bytes = 0, drops = 0;
+    const writers = this.writers;
+    for (let i = 0; i <= writers.length; i++) {
+      const c = i < writers.length ? writers[i]!.counters : this.ownWriter.counters;
+      packets += c[TxCounter.txPackets]!;
+      bytes += c[TxCounter.txBytes]!;
+      drops += c[TxCounter.txDrops]!;
+    }
+    const stats = this.stats;
+    stats[WorkerStat.txPackets] = packets;
+    stats[WorkerStat.txBytes] = bytes;
+    stats[WorkerStat.txDrops] = drops;
+  }
+
+  /**
+   * Sleeps in poll() over {fd, eventfd} for up to `pollTimeoutMs`, after setting the need-wakeup flags of
+   * the tx ring and the completion ring (so the coordinator writes the eventfd only when asked). With no
+   * free frame it does not watch the fd (it could not read it) and waits for frames to come home.
+   * Returns 0, or the fd's end code once it ended (hang-up, poll error).
+   */
+  private sleep(): number {
+    const tx = this.tx;
+    const home = this.completions.consumer;
+    if (!tx.requestWakeup()) return 0; // work arrived meanwhile
+    if (!home.requestWakeup()) {
+      tx.cancelWakeup();
+      return 0;
+    }
+    const stats = this.stats;
+    stats[WorkerStat.sleeps]!++;
+    const r = this.have === 0 && this.pool.available === 0
+      ? this.stopFd.wait(-1, this.pollTimeoutMs) // poll ignores fd -1: the eventfd alone
+      : this.endpoint.wait(0, this.pollTimeoutMs);
+    tx.cancelWakeup();
+    home.cancelWakeup();
+    if (r === WaitResult.Woken) stats[WorkerStat.wakeups]!++;
+    return this.endpoint.ended(0) ? this.endpoint.endCode(0) : 0;
+  }
+
+  /**
+   * Leaves the loop tidily: sends what the tx ring still holds, frees the frames in hand, then waits (up
+   * to `timeoutMs`) for every frame of the pool to come home from the coordinator. Returns how many are
+   * home. Thread: the worker, after `run()` returned. Control path.
+   */
+  release(timeoutMs: number): number {
+    while (this.drainTx() > 0);
+    this.pool.freeBatch(this.frames, this.have);
+    this.have = 0;
+    const deadline = Date.now() + timeoutMs;
+    const pool = this.pool;
+    for (;;) {
+      this.completions.reclaim();
+      while (this.drainTx() > 0);
+      if (pool.available === pool.frameCount || Date.now() >= deadline) break;
+      this.completions.consumer.waitForData(Math.min(10, Math.max(1, deadline - Date.now())));
+    }
+    this.refreshTxCounters();
+    return pool.available;
+  }
+}
