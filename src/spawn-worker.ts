@@ -18,3 +18,13 @@ export function spawnWorker(moduleUrl: URL, options: WorkerOptions = {}): Worker
     `.catch((err) => { process.nextTick(() => { throw err; }); });`;
   return new Worker(bootstrap, { ...options, eval: true });
 }
+
+/**
+ * Returns the URL of the worker module `name` (no extension) beside the module whose `import.meta.url` is
+ * `from`, with the caller's own extension: `.ts` when run from source through tsx, `.js` once built to
+ * `dist/` (the compiler rewrites import specifiers, not URL strings). Thread: any.
+ */
+export function siblingModuleUrl(name: string, from: string): URL {
+  const extension = from.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./${name}${extension}`, from);
+}

@@ -34,7 +34,7 @@ function walk(dir: string, out: string[] = []): string[] {
 
 function partOf(file: string): string {
   const rel = relative(SRC, file);
-  if (rel === 'main.ts') return 'main';
+  if (rel === 'main.ts' || rel === 'index.ts') return 'main'; // the two entry points: CLI and package
   const first = rel.split('/')[0] ?? '';
   return rel.includes('/') ? first : '.';
 }
@@ -59,7 +59,7 @@ Layering('src/ imports follow the allowed edges', () => {
       const target = resolve(dirname(file), spec);
       const to = partOf(target);
       if (to === from) continue;
-      if (to === 'main') { problems.push(`${rel}: nothing imports main.ts`); continue; }
+      if (to === 'main') { problems.push(`${rel}: nothing imports the entry points (main.ts, index.ts)`); continue; }
       if (from === '.' && LEAVES.has(rel)) { problems.push(`${rel}: a leaf file imports ${spec}`); continue; }
       if (to === '.') continue;
       if (!(ALLOWED[from] ?? []).includes(to)) { problems.push(`${rel}: ${from} may not import ${to} (${spec})`); continue; }

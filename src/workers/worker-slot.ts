@@ -26,7 +26,7 @@ import {
   type RingConsumer,
   type RingProducer,
 } from '../ring/index.ts';
-import { spawnWorker } from '../spawn-worker.ts';
+import { siblingModuleUrl, spawnWorker } from '../spawn-worker.ts';
 import { CONTROL_MESSAGES, createControlBuffer, type ControlMessage, type InitMessage, type WorkerMessage } from './messages.ts';
 import { createStatsBuffer } from './stats.ts';
 
@@ -52,7 +52,7 @@ export interface SlotSetup {
   onExit: (slot: WorkerSlot, code: number) => void;
 }
 
-const WORKER_URL = new URL('./dispatch-worker.ts', import.meta.url);
+const WORKER_URL = siblingModuleUrl('dispatch-worker', import.meta.url);
 
 /** One generation of the worker on one fd. */
 export class WorkerSlot {
