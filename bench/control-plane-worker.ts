@@ -3,6 +3,8 @@
  * stats buffer it writes) three ways, chosen by `workerData.mode`:
  *   'postMessage'  plain messages on parentPort, the worker's event loop idle between calls (baseline)
  *   'comlink'      comlink's node adapter on parentPort, `stats()` exposed as an RPC method
+ *   'comlinkWaitAsync'  the same while the worker idles as an app worker does (src/workers/app-loop.ts):
+ *                  a loop awaiting `Atomics.waitAsync` on a ring word (1 s timeout) that nobody notifies
  *   'poll'         the dispatch worker's way: asleep in koffi poll() on its eventfd, never returning to its
  *                  event loop; the main thread posts on a port, bumps a shared counter, writes the
  *                  eventfd; the worker pulls the message with receiveMessageOnPort and replies
@@ -14,7 +16,7 @@ import { StopFd, WaitResult } from '../src/fdbased/index.ts';
 import { readStats, WorkerStat } from '../src/workers/index.ts';
 
 interface Data {
-  mode: 'postMessage' | 'comlink' | 'poll';
+  mode: 'postMessage' | 'comlink' | 'comlinkWaitAsync' | 'poll';
   stats: SharedArrayBuffer;
   control?: SharedArrayBuffer;
   port?: MessagePort;
@@ -34,9 +36,20 @@ if (data.mode === 'postMessage') {
     else port.close();
   });
   port.postMessage('ready');
-} else if (data.mode === 'comlink') {
+} else if (data.mode === 'comlink' || data.mode === 'comlinkWaitAsync') {
   Comlink.expose({ stats: () => readStats(data.stats) }, nodeEndpoint(port));
   port.postMessage('ready');
+  if (data.mode === 'comlinkWaitAsync') {
+    const word = new Int32Array(new SharedArrayBuffer(4));
+    const keepAlive = setInterval(() => {}, 1 << 30); // as RingConsumer.waitForDataAsync: waitAsync alone keeps no loop alive
+    void (async () => {
+      for (;;) {
+        const r = Atomics.waitAsync(word, 0, 0, 1000);
+        if (r.async) await r.value;
+      }
+    })();
+    port.once('close', () => clearInterval(keepAlive));
+  }
 } else {
   const control = new Int32Array(data.control!);
   const stopFd = StopFd.create();

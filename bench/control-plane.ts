@@ -4,6 +4,8 @@
  * in the same run:
  *   postMessage (baseline)   a message each way; the worker's event loop idles between calls
  *   comlink                  `await api.stats()` over comlink's node adapter (RPC proxy, ids, wire values)
+ *   comlink, waitAsync idle  the same to a worker idling as an app worker does (a pending Atomics.waitAsync
+ *                            on its rx ring): the cost of a control call to a `serve` instance
  *   postMessage to poll()    the dispatch worker's control path: the worker sleeps in koffi poll() on its
  *                            eventfd; post on a port + shared counter + eventfd write; it pulls the message
  *                            with receiveMessageOnPort and replies on parentPort
@@ -67,12 +69,20 @@ async function postMessageCase(): Promise<Case> {
 }
 
 async function comlinkCase(): Promise<Case> {
+  return comlinkCaseOf('comlink', 'comlink (node adapter)');
+}
+
+async function comlinkWaitAsyncCase(): Promise<Case> {
+  return comlinkCaseOf('comlinkWaitAsync', 'comlink, worker in waitAsync');
+}
+
+async function comlinkCaseOf(mode: string, name: string): Promise<Case> {
   const stats = createStatsBuffer();
-  const w = spawnWorker(url, { workerData: { mode: 'comlink', stats } });
+  const w = spawnWorker(url, { workerData: { mode, stats } });
   await nextMessage(w);
   const api = Comlink.wrap<{ stats(): WorkerStats }>(nodeEndpoint(w));
   return {
-    name: 'comlink (node adapter)',
+    name,
     async run(n) {
       for (let i = 0; i < n; i++) if ((await api.stats()).rxPackets !== 1234) throw new Error('bad reply');
     },
@@ -141,7 +151,7 @@ if (!json) {
   console.log(`${'case'.padEnd(36)}${'median µs'.padStart(11)}${'min'.padStart(9)}${'max'.padStart(9)}${'vs baseline'.padStart(13)}`);
 }
 let baseline = 0;
-for (const make of [postMessageCase, comlinkCase, pollCase, sabCase]) {
+for (const make of [postMessageCase, comlinkCase, comlinkWaitAsyncCase, pollCase, sabCase]) {
   const c = await make();
   const calls = make === sabCase ? SAB_CALLS : CALLS;
   await c.run(Math.max(10, calls / 10)); // warm-up

@@ -43,3 +43,24 @@ export {
   type WorkerMessage,
 } from './messages.ts';
 export { DispatchLoop, LOOP_CONTROL, type DispatchLoopParts } from './dispatch-loop.ts';
+// Reuseport UDP servers (`netshard serve`): the coordinator's UDP context, app workers, and serve itself.
+// `app-worker.ts` is a thread entry, started by the app host, never imported.
+export { EngineUdpContext, UdpSendCounter, UDP_SEND_COUNTER_COUNT, type EngineUdpContextOptions } from './udp-context.ts';
+export {
+  APP_MAX_TRACKED_FLOWS, APP_STAT_COUNT, AppStat, DEFAULT_APP_RING_CAPACITY, DEFAULT_APP_SLOT_BYTES, readAppStats,
+  type AppHandler, type AppHandlerContext, type AppInstanceStats, type AppRemoteInfo, type AppReply,
+} from './app-channel.ts';
+export { AppHost, type AppHostOptions, type AppInstanceExitEvent } from './app-host.ts';
+export {
+  readInterface, serve, startStackEngine, type InterfaceInfo, type ServeOptions, type ServeStats, type StackEngine,
+  type StackEngineOptions, type UdpServer,
+} from './serve.ts';
+// The demo (`netshard demo`, `npm start`) and the lab it stands on: three namespaces joined by veths (also the
+// forwarding tests' and bench/forward.ts's topology, re-exported by test/helpers/topology.ts).
+export { DEFAULT_DEMO_PACKETS, runDemo, type DemoOptions, type DemoSummary } from './demo.ts';
+export { REPLACE_PREVIOUS_LINE, type ReuseportSummary, type TourResult } from './demo-report.ts';
+export {
+  DEFAULT_FORWARD_TOPOLOGY_OPTIONS, FORWARD_TOPOLOGY_NAMES, FORWARD_TOPOLOGY_PLAN, ForwardTopology, createForwardTopology, createLab,
+  labUnavailableReason, listNetns, startNamespaceReaper, type ForwardTopologyOptions, type LabNames, type LabOptions, type NamespaceReaper,
+  type TopologyLink,
+} from './lab.ts';

@@ -8,13 +8,18 @@
  * the stack sends on its own (`tick` requests) go out through `LinkOutput.sendFrame`.
  *
  * Contract: the `Stack` has one NIC per engine link, added in link order (NIC id = link + 1), and every
- * link carries Ethernet (the stack reads Ethernet frames only). Queueing for unresolved neighbors is off
- * (the frame goes home when `deliverNetworkPacket` returns): a packet that would wait is dropped and its
- * request is sent, as with `queueUnresolved: false`. `tick` runs every `tickMs` between start and stop.
+ * link carries Ethernet (the stack reads Ethernet frames only). Forwarded frames never wait for a
+ * neighbor (the frame goes home when `deliverNetworkPacket` returns): one that would wait is dropped and
+ * its request is sent, as with `queueUnresolved: false`. Packets this thread originates (the UDP send
+ * path, `udp-context.ts`) are built in tx frames, which may wait: `holdTxFrame` records one before it
+ * goes into a neighbor queue, and the stack hands it back through `sendQueued` (sent, its destination
+ * MAC written) or `releaseQueued` (freed). `sendTxFrame` queues a built frame; frames queued outside the
+ * pump go out at the end of the current task (one microtask flush). `tick` runs every `tickMs` between
+ * start and stop; `stop` frees the frames still waiting for a neighbor.
  *
  * Thread: main. Per packet: no allocation of its own (`Stack.handleInbound` documents its own).
  */
-import { ParseReason, ParsedPacket, StackAction, parsePacket, type LinkOutput, type Stack } from '../tcpip/index.ts';
+import { ParseReason, ParsedPacket, StackAction, copyLinkAddress, parsePacket, type LinkOutput, type NeighborTable, type Stack } from '../tcpip/index.ts';
 import { validateInteger } from '../validate.ts';
 import type { InboundPacket, PacketSender, StackHandler } from './inbound.ts';
 import { OutboundBatch } from './outbound.ts';
@@ -37,6 +42,16 @@ export class StackAdapter implements StackHandler, LinkOutput {
   private readonly tickMs: number;
   private timer: ReturnType<typeof setInterval> | null = null;
   private hash = 0;
+  /** Length and flow hash of each tx frame held for a neighbor queue, by frame index. */
+  private heldLengths = new Int32Array(0);
+  private heldHashes = new Int32Array(0);
+  /** Tx frames the stack gave back unsent (their neighbor did not resolve, or its queue overflowed). */
+  queueReleases = 0;
+  private flushQueued = false;
+  private readonly flushTask = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   /** Wraps `stack` (see the file comment for its NICs). Throws ERR_OUT_OF_RANGE for a bad `tickMs`. */
   constructor(stack: Stack, tickMs: number = DEFAULT_TICK_MS) {
@@ -47,6 +62,8 @@ export class StackAdapter implements StackHandler, LinkOutput {
 
   start(engine: PacketSender): void {
     this.engine = engine;
+    this.heldLengths = new Int32Array(engine.txPool.frameCount);
+    this.heldHashes = new Int32Array(engine.txPool.frameCount);
     this.batches = [];
     for (let nic = 1; this.stack.nics.get(nic) !== undefined; nic++) this.batches.push(new OutboundBatch(64));
     this.stack.setLinkOutput(this);
@@ -61,7 +78,16 @@ export class StackAdapter implements StackHandler, LinkOutput {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // Frames still waiting for a neighbor go back to the tx pool (the stack cannot send them any more).
+    this.releaseAllQueued(this.stack.arp);
+    this.releaseAllQueued(this.stack.ndp);
     this.stack.setLinkOutput(null);
+    this.engine = null;
+  }
+
+  /** The engine this adapter sends through, from `start` until `stop`; null outside. */
+  get sender(): PacketSender | null {
+    return this.engine;
   }
 
   deliverNetworkPacket(p: InboundPacket): void {
@@ -92,12 +118,62 @@ export class StackAdapter implements StackHandler, LinkOutput {
     this.copyOut(nicId - 1, bytes, offset, length);
   }
 
-  sendQueued(_nicId: number, _packet: number, _link: DataView, _linkOffset: number): void {
-    // Never called: the adapter hands the stack no packet handle, so nothing is queued.
+  /**
+   * Sends tx frame `packet`, held with `holdTxFrame`, on NIC `nicId` after writing the 6 bytes at
+   * `link[linkOffset]` as its Ethernet destination. Its neighbor resolved. Never throws.
+   */
+  sendQueued(nicId: number, packet: number, link: DataView, linkOffset: number): void {
+    const engine = this.engine;
+    if (engine === null || packet >>> 0 >= this.heldLengths.length) return;
+    const pool = engine.txPool;
+    copyLinkAddress(link, linkOffset, pool.view, pool.offsetOf(packet));
+    this.sendTxFrame(nicId - 1, packet, this.heldLengths[packet]!, this.heldHashes[packet]!);
   }
 
-  releaseQueued(_packet: number): void {
-    // As sendQueued.
+  /** Frees tx frame `packet`, held with `holdTxFrame`: its neighbor did not resolve. Never throws. */
+  releaseQueued(packet: number): void {
+    this.queueReleases++;
+    this.engine?.freeTxFrame(packet);
+  }
+
+  // ---- frames this thread originates (the UDP send path) -------------------------------------------
+
+  /**
+   * Queues tx frame `frame` (from `sender.allocTxFrame()`, a whole frame of `length` bytes at offset 0)
+   * on `link` with flow hash `hash`; ownership passes to the engine. Sent at the end of the pump's pass,
+   * or of the current task (a microtask flush). Returns false, and frees the frame, when `link` does not
+   * exist or the engine is gone. Thread: main. No allocation.
+   */
+  sendTxFrame(link: number, frame: number, length: number, hash: number): boolean {
+    const engine = this.engine;
+    const batch = this.batches[link];
+    if (engine === null || batch === undefined) {
+      this.sendFailures++;
+      engine?.freeTxFrame(frame);
+      return false;
+    }
+    batch.add(frame, 0, length, hash);
+    if (batch.count === batch.capacity) engine.writePackets(link, batch);
+    this.scheduleFlush();
+    return true;
+  }
+
+  /**
+   * Records the length and flow hash of tx frame `frame` before the caller puts it into a neighbor
+   * queue (`NeighborTable.enqueue`): `sendQueued` / `releaseQueued` then know what to do with it.
+   * Thread: main. No allocation.
+   */
+  holdTxFrame(frame: number, length: number, hash: number): void {
+    if (frame >>> 0 >= this.heldLengths.length) return;
+    this.heldLengths[frame] = length;
+    this.heldHashes[frame] = hash | 0;
+  }
+
+  /** Frees every frame waiting in `table`'s neighbor queues (at stop). */
+  private releaseAllQueued(table: NeighborTable): void {
+    for (let e = 0; e < table.capacity; e++) {
+      for (let p = table.dequeue(e); p >= 0; p = table.dequeue(e)) this.releaseQueued(p);
+    }
   }
 
   /** Copies `bytes[offset, +length)` into a tx frame and queues it on `link`. */
@@ -117,5 +193,13 @@ export class StackAdapter implements StackHandler, LinkOutput {
     pool.bytes.set(bytes.subarray(offset, offset + length), pool.offsetOf(frame));
     batch.add(frame, 0, length, this.hash);
     if (batch.count === batch.capacity) engine.writePackets(link, batch);
+    this.scheduleFlush();
+  }
+
+  /** Flushes the batches at the end of the current task (the pump flushes sooner after a pass). */
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(this.flushTask);
   }
 }
