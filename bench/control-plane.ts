@@ -10,6 +10,8 @@
  *                            eventfd; post on a port + shared counter + eventfd write; it pulls the message
  *                            with receiveMessageOnPort and replies on parentPort
  *   SAB read                 `readStats(buffer)` on the main thread: no message, no worker involved
+ *   piscina                  `await pool.run()` of an empty task on a one-thread pool: what a job handed to
+ *                            piscina costs (it suits occasional jobs for any free thread, not fd owners)
  *
  *   npx tsx bench/control-plane.ts [--quick] [--json]
  *
@@ -20,6 +22,7 @@
 import { cpus, release } from 'node:os';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import { Piscina } from 'piscina';
 import nodeAdapter from 'comlink/dist/umd/node-adapter.js';
 import { wakeHandle, type StopHandle } from '../src/fdbased/index.ts';
 import { spawnWorker } from '../src/spawn-worker.ts';
@@ -135,6 +138,19 @@ async function sabCase(): Promise<Case> {
   };
 }
 
+async function piscinaCase(): Promise<Case> {
+  const pool = new Piscina({ filename: new URL('./piscina-task.mjs', import.meta.url).href, minThreads: 1, maxThreads: 1 });
+  return {
+    name: 'piscina empty task',
+    async run(n) {
+      for (let i = 0; i < n; i++) await pool.run(null);
+    },
+    async close() {
+      await pool.destroy();
+    },
+  };
+}
+
 const machine = `# bench/control-plane.ts  node ${process.version}  ${cpus().length} cpus  linux ${release()}  ${new Date().toISOString()}${quick ? '  (--quick)' : ''}`;
 interface Row {
   case: string;
@@ -151,7 +167,7 @@ if (!json) {
   console.log(`${'case'.padEnd(36)}${'median µs'.padStart(11)}${'min'.padStart(9)}${'max'.padStart(9)}${'vs baseline'.padStart(13)}`);
 }
 let baseline = 0;
-for (const make of [postMessageCase, comlinkCase, comlinkWaitAsyncCase, pollCase, sabCase]) {
+for (const make of [postMessageCase, comlinkCase, comlinkWaitAsyncCase, pollCase, piscinaCase, sabCase]) {
   const c = await make();
   const calls = make === sabCase ? SAB_CALLS : CALLS;
   await c.run(Math.max(10, calls / 10)); // warm-up
