@@ -1,34 +1,43 @@
 /**
  * bench/forward.ts — packets per second forwarded between two veth links (issue 4): the Linux kernel's own
- * forwarding (the baseline, 1.00x) and the C AF_PACKET forwarder (bench/c/packet-fwd.c, 1 thread and 2
- * threads in a PACKET_FANOUT group), measured in the same run on the same topology; netshard's own
- * `netshard forward` cases join the `cases` table below once the engine exists.
+ * forwarding (the baseline, 1.00x), the C AF_PACKET forwarder (bench/c/packet-fwd.c, 1 thread and 2
+ * threads in a PACKET_FANOUT group) and `netshard forward` (1 and 2 workers per interface in each dispatch
+ * mode: readv, recvmmsg, mmap), measured in the same run on the same topology.
  *
- *   npx tsx bench/forward.ts [--quick] [--json]
+ *   npx tsx bench/forward.ts [--quick] [--json] [--only TEXT]
+ *
+ * --only TEXT keeps the baseline and the cases whose name contains TEXT (e.g. `--only netshard`).
  *
  * Topology: test/helpers/topology.ts (ns-gen ⇄ ns-fwd ⇄ ns-sink, 2-queue veths, static neighbours,
  * checksum offload off). Per run: bench/c/udp-sink.c counts in ns-sink, the forwarder under test starts in
  * ns-fwd (for the baseline: ns-fwd's kernel forwards instead), then bench/c/udp-flood.c sends from ns-gen to
  * the sink for SECONDS (64 flows, i.e. 64 source ports, so fanout has flows to spread; bounded in count
- * too), then everything is stopped. Frame sizes count as RFC 2544 does (Ethernet header and FCS included):
- * 64 B (UDP payload 18) and 1518 B (a 1500-byte IP packet, UDP payload 1472).
+ * too), then everything is stopped. `netshard forward` runs from the root namespace with `--netns ns-fwd`
+ * (its fds live in ns-fwd; the process does not), `--json`, and stops on SIGTERM. Frame sizes count as
+ * RFC 2544 does (Ethernet header and FCS included): 64 B (UDP payload 18) and 1518 B (a 1500-byte IP
+ * packet, UDP payload 1472).
  *
  * Reported per case: offered = generator pps (sent / its send time; the kernel's forwarding runs inside the
  * sender's sendmmsg on veth, so the baseline also slows the generator); delivered = sink pps (datagrams /
  * first-to-last time), median, min, max over RUNS runs, and the median's ratio to the kernel's at the same
  * size; delivered/sent (loss shows overload); sink overflows (UDP RcvbufErrors in ns-sink: the sink, not
- * the forwarder, was the bottleneck). Runs are interleaved case by case so drift on this shared machine
- * hits all cases alike. A run in which the sink saw checksum or header errors aborts the bench.
+ * the forwarder, was the bottleneck); for netshard, "coord busy": its coordinator's (main thread's)
+ * event-loop utilization during the run (issue 4: the coordinator is not the bottleneck). Runs are
+ * interleaved case by case so drift on this shared machine hits all cases alike. A run in which the sink saw checksum or header errors aborts the bench.
  * --quick: 1 run of 1 s per case. Everything runs inside the namespaces, deleted in `finally` and on SIGINT.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { netnsUnavailableReason } from '../test/helpers/netns.ts';
 import { createForwardTopology, type ForwardTopology } from '../test/helpers/topology.ts';
 import { compileC } from './lib/cc.ts';
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const onlyAt = argv.indexOf('--only');
+const only = onlyAt >= 0 ? (argv[onlyAt + 1] ?? '') : '';
 const quick = args.has('--quick');
 const json = args.has('--json');
 const RUNS = quick ? 1 : 5;
@@ -39,6 +48,8 @@ const FLOWS = 64;
 /** Upper bound of the generator's count, whatever its speed: SECONDS at 5 Mpps. */
 const MAX_PPS = 5_000_000;
 const PORT = 9000;
+/** Longest start of a forwarder with its own protocol (netshard: Node, tsx, one worker thread per fd). */
+const STARTUP_SECONDS = 30;
 /** Pause after the generator stops before the forwarder and the sink are told to stop (frames in flight). */
 const DRAIN_MS = 200;
 /** Sizes as RFC 2544 counts them: Ethernet header (14) + IPv4 (20) + UDP (8) + payload + FCS (4). */
@@ -60,8 +71,39 @@ interface ForwarderCase {
    * The argv of the forwarder, run inside ns-fwd (through `ip netns exec`) with at most `seconds` to live. It
    * forwards IPv4 from `t.fwdIn.name` to `t.fwdOut.name` (next hop `t.sink.mac`), prints a line `ready` once
    * it forwards, stops when its stdin closes, and prints one JSON object (its own counters) as its last line.
+   * With `protocol`, it is run and stopped as that says instead.
    */
   command?: (t: ForwardTopology, seconds: number, bins: Binaries) => string[];
+  /** How a forwarder that does not speak the ready / stdin protocol is run (netshard: --netns, a line, SIGTERM). */
+  protocol?: ChildProtocol;
+}
+
+/** How a child is started, says it is ready, and is told to stop; the default is the C programs' way. */
+interface ChildProtocol {
+  /** Run inside the case's namespace through `ip netns exec` (the C programs), or where we are. */
+  inNamespace: boolean;
+  /** Seen on its stdout or stderr once it forwards. */
+  ready: RegExp;
+  /** 'stdin': close its stdin; a signal: send it. */
+  stop: 'stdin' | NodeJS.Signals;
+}
+
+const C_PROTOCOL: ChildProtocol = { inNamespace: true, ready: /^ready$/m, stop: 'stdin' };
+/** `netshard forward --json`: progress on stderr (its first line starts with "forwarding"), the summary on stdout. */
+const NETSHARD_PROTOCOL: ChildProtocol = { inNamespace: false, ready: /^forwarding /m, stop: 'SIGTERM' };
+const MAIN_TS = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+/** One `netshard forward` case, started as `npx tsx` starts it minus the wrapper process (signals reach it). */
+function netshardCase(mode: 'readv' | 'recvmmsg' | 'mmap', workers: number): ForwarderCase {
+  return {
+    name: `netshard forward, ${mode}, ${workers} worker${workers > 1 ? 's' : ''}/side`,
+    kernelForwarding: false,
+    protocol: NETSHARD_PROTOCOL,
+    command: (t, seconds) => [
+      process.execPath, '--import', 'tsx', MAIN_TS, 'forward', '--in', t.fwdIn.name, '--out', t.fwdOut.name, '--netns', t.namespaces.fwd,
+      '--mode', mode, '--workers', String(workers), '--duration', String(seconds), '--json',
+    ],
+  };
 }
 
 interface Binaries {
@@ -71,12 +113,10 @@ interface Binaries {
 }
 
 // ─── The cases table ──────────────────────────────────────────────────────────────────────────────────────
-// The first entry is the baseline every ratio is taken against. netshard's cases are added here by the
-// engine's author once `netshard forward` exists: one entry per dispatch mode (readv, recvmmsg, mmap) with
-// 1 and with 2 workers, each a `command` that starts `netshard forward` inside ns-fwd under the contract of
-// `ForwarderCase.command`. Only cases that really run belong in this table: nothing prints numbers it did
-// not measure.
-const cases: ForwarderCase[] = [
+// The first entry is the baseline every ratio is taken against. netshard's cases: one per dispatch mode
+// (readv, recvmmsg, mmap) with 1 and with 2 workers per interface (`netshardCase`). Only cases that really
+// run belong in this table: nothing prints numbers it did not measure.
+const allCases: ForwarderCase[] = [
   { name: 'Linux kernel forwarding (baseline)', kernelForwarding: true },
   {
     name: 'C AF_PACKET forwarder, 1 thread',
@@ -88,7 +128,9 @@ const cases: ForwarderCase[] = [
     kernelForwarding: false,
     command: (t, seconds, bins) => [bins.packetFwd, t.fwdIn.name, t.fwdOut.name, t.sink.mac, String(seconds), '2', 'hash'],
   },
+  ...(['readv', 'recvmmsg', 'mmap'] as const).flatMap((mode) => [netshardCase(mode, 1), netshardCase(mode, 2)]),
 ];
+const cases = allCases.filter((c, i) => i === 0 || c.name.includes(only));
 
 /** What the sink (bench/c/udp-sink.c) prints. */
 interface SinkReport {
@@ -113,10 +155,15 @@ class Child {
   readonly ready: Promise<void>;
   readonly exited: Promise<Record<string, unknown>>;
   private readonly label: string;
+  private readonly protocol: ChildProtocol;
 
-  constructor(ns: string, argv: readonly string[], maxSeconds: number, live: Set<ChildProcess>) {
-    this.label = `${argv[0]?.split('/').pop()} in ${ns}`;
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(ns: string, argv: readonly string[], maxSeconds: number, live: Set<ChildProcess>, protocol: ChildProtocol = C_PROTOCOL) {
+    const program = argv.find((a) => a.endsWith('.ts')) ?? argv[0] ?? '';
+    this.label = `${program.split('/').pop()} ${protocol.inNamespace ? 'in' : 'for'} ${ns}`;
+    this.protocol = protocol;
+    const child = protocol.inNamespace
+      ? spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.process = child;
     live.add(child);
     const killer = setTimeout(() => child.kill('SIGKILL'), (maxSeconds + 10) * 1000);
@@ -126,9 +173,12 @@ class Child {
     this.ready = new Promise<void>((resolve) => (signalReady = resolve));
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (/^ready$/m.test(out)) signalReady();
+      if (protocol.ready.test(out)) signalReady();
     });
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (protocol.ready.test(err)) signalReady();
+    });
     this.exited = new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code, signal) => {
@@ -145,9 +195,10 @@ class Child {
     this.exited.catch(() => {});
   }
 
-  /** Closes its stdin (its signal to stop) and returns its JSON report. */
+  /** Tells it to stop (closes its stdin, or signals it) and returns its JSON report. */
   stop(): Promise<Record<string, unknown>> {
-    this.process.stdin!.end();
+    if (this.protocol.stop === 'stdin') this.process.stdin!.end();
+    else this.process.kill(this.protocol.stop);
     return this.exited;
   }
 }
@@ -165,12 +216,14 @@ interface Sample {
 async function runOnce(t: ForwardTopology, bins: Binaries, c: ForwarderCase, frameBytes: number, live: Set<ChildProcess>): Promise<Sample> {
   if (t.kernelForwarding !== c.kernelForwarding) t.setKernelForwarding(c.kernelForwarding);
   const life = SECONDS + 5;
-  const sink = new Child(t.namespaces.sink, [bins.sink, t.sink.ipv4, String(PORT), String(life)], life, live);
+  // The sink starts first and must outlive the forwarder's start: netshard's takes seconds on a busy machine.
+  const sinkLife = life + (c.protocol === undefined ? 0 : STARTUP_SECONDS);
+  const sink = new Child(t.namespaces.sink, [bins.sink, t.sink.ipv4, String(PORT), String(sinkLife)], sinkLife, live);
   let forwarder: Child | null = null;
   try {
     await sink.ready;
     if (c.command !== undefined) {
-      forwarder = new Child(t.namespaces.fwd, c.command(t, life, bins), life, live);
+      forwarder = new Child(t.namespaces.fwd, c.command(t, life, bins), sinkLife, live, c.protocol);
       await forwarder.ready;
     }
     const flood = new Child(
@@ -215,7 +268,15 @@ interface Cell {
   deliveredFraction: number;
   /** Median of the sink's receive-buffer overflows per run. */
   sinkOverflows: number;
+  /** netshard only: median event-loop utilization of its coordinator (main thread) during the run, 0..1; else null. */
+  coordinatorBusy: number | null;
   runs: Sample[];
+}
+
+/** The coordinator's event-loop utilization in a `netshard forward --json` summary. */
+function coordinatorBusy(report: Record<string, unknown> | null): number {
+  const coordinator = report?.['coordinator'] as { eventLoopUtilization?: number } | undefined;
+  return coordinator?.eventLoopUtilization ?? Number.NaN;
 }
 
 function median(values: readonly number[]): number {
@@ -253,7 +314,7 @@ try {
   if (!json) {
     console.log(`# ${RUNS} run(s) of ${SECONDS} s per case, ${FLOWS} flows, ${topology.queues}-queue veths; Mpps at the sink`);
     console.log(
-      `${'case'.padEnd(52)}${'offered'.padStart(9)}${'median'.padStart(12)}${'min'.padStart(7)}${'max'.padStart(7)}${'vs kernel'.padStart(11)}${'delivered'.padStart(11)}${'sink ovf'.padStart(10)}`,
+      `${'case'.padEnd(52)}${'offered'.padStart(9)}${'median'.padStart(12)}${'min'.padStart(7)}${'max'.padStart(7)}${'vs kernel'.padStart(11)}${'delivered'.padStart(11)}${'sink ovf'.padStart(10)}${'coord busy'.padStart(12)}`,
     );
   }
   for (const size of SIZES) {
@@ -277,6 +338,7 @@ try {
         vsKernel: 0,
         deliveredFraction: median(runs.map((s) => (s.sent > 0 ? s.received / s.sent : 0))),
         sinkOverflows: median(runs.map((s) => s.sinkOverflows)),
+        coordinatorBusy: c.protocol === NETSHARD_PROTOCOL ? median(runs.map((s) => coordinatorBusy(s.forwarder))) : null,
         runs,
       };
       if (c.kernelForwarding && i === 0) baseline = cell.median;
@@ -284,7 +346,7 @@ try {
       cells.push(cell);
       if (!json) {
         console.log(
-          `${`${size.name}, ${c.name}`.padEnd(52)}${cell.offered.toFixed(3).padStart(9)}${cell.median.toFixed(3).padStart(7)} Mpps${cell.min.toFixed(3).padStart(7)}${cell.max.toFixed(3).padStart(7)}${(cell.vsKernel.toFixed(2) + 'x').padStart(11)}${((cell.deliveredFraction * 100).toFixed(1) + '%').padStart(11)}${String(cell.sinkOverflows).padStart(10)}`,
+          `${`${size.name}, ${c.name}`.padEnd(52)}${cell.offered.toFixed(3).padStart(9)}${cell.median.toFixed(3).padStart(7)} Mpps${cell.min.toFixed(3).padStart(7)}${cell.max.toFixed(3).padStart(7)}${(cell.vsKernel.toFixed(2) + 'x').padStart(11)}${((cell.deliveredFraction * 100).toFixed(1) + '%').padStart(11)}${String(cell.sinkOverflows).padStart(10)}${(cell.coordinatorBusy === null ? '' : `${(cell.coordinatorBusy * 100).toFixed(1)}%`).padStart(12)}`,
         );
       }
     }
