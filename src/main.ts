@@ -2,7 +2,8 @@
 /**
  * netshard's command line: `netshard <command> [options]`. It parses and checks the options, opens the
  * fds, wires the engine (`src/workers`), and prints; the packet work is the engine's. Commands:
- * `forward` (below). `netshard --help`, `netshard help [command]`, `netshard <command> --help`.
+ * `forward`, `serve` (reuseport UDP servers on the engine's stack) and `demo` (the tour `npm start` runs),
+ * below. `netshard --help`, `netshard help [command]`, `netshard <command> --help`.
  *
  * Exit codes: 0 ok (also after Ctrl-C / SIGTERM), 1 runtime failure, 2 bad usage. Bad options and missing
  * privileges print one line on stderr, never a stack trace.
@@ -13,39 +14,45 @@
  *                                                                     ├─ Engine: one dispatch worker per fd;
  *   --out IFACE ─ N AF_PACKET fds (one fanout group) or N TUN queues ─┘  L3: ForwardingConfig (the kernel's
  *                                                                        addresses → connected routes, --route,
- *   kernel of the namespace: `ip -j link/addr/neigh` (read once)         kernel neighbours + --neighbor)
- *   main thread: live stats once a second, the summary, signals          L2 (--bridge): `Bridge`, below
+ *   kernel of the namespace: `readKernelLink` (`ip -j`, read once)       kernel neighbours + --neighbor)
+ *   main thread: live stats once a second, the summary, signals          L2 (--bridge): `Bridge` (workers)
  * ```
- * Kernel configuration is read with `ip -j` (iproute2's JSON, run inside `--netns`), not netlink: no
- * netlink code or package exists here, iproute2 is already required (README), and this is read once at
- * start. Neighbours come from the kernel's table too (resolved entries on the two interfaces, a snapshot):
- * the workers forward only to static next hops.
+ * The fanout group ignores outgoing frames (`openPacketSockets(…, { ignoreOutgoing: true })`); the kernel's
+ * view (`readKernelLink`, `forwardingConfigFromKernel`) and the bridge live in `workers/forward-setup.ts`.
+ * Neighbours come from the kernel's table (resolved entries on the two interfaces, a snapshot): the
+ * workers forward only to static next hops.
  *
- * Length (~790 lines, past STYLE's ~400): the layering rule lets `main.ts` import only folder index
+ * `netshard serve` wires `serve` (workers/serve.ts) and prints each instance's counters once a second;
+ * `netshard demo` runs `runDemo` (workers/demo.ts), which prints through the `log` given here.
+ *
+ * Length (~890 lines, past STYLE's ~400): the layering rule lets `main.ts` import only folder index
  * files and gives a top-level file no folder imports, so a second CLI file could not reach the engine.
- * What belongs elsewhere is marked where it is: the ignore-outgoing fanout group (`openPacketFanout`,
- * fdbased) and the coordinator-path bridge (`Bridge`, workers); with those moved, the rest is options,
- * the kernel's view of two interfaces, counters and printing.
+ * What is left is options (three commands' parsing and checks), counters and printing.
  *
- * Thread: main. Control path throughout, except `Bridge.deliverNetworkPacket` (per packet, no allocation).
+ * Thread: main. Control path throughout.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { NetshardError } from './errors.ts';
-import { closeFds, netnsPath, openPacketSockets, openTun, syscalls, withNetns, type DispatchMode } from './fdbased/index.ts';
+import { closeFds, netnsPath, openPacketSockets, openTun, type DispatchMode } from './fdbased/index.ts';
 import { parseIpv4, parseIpv6 } from './tcpip/index.ts';
 import {
+  Bridge,
   Engine,
-  OutboundBatch,
-  type ForwardNeighbor,
+  forwardingConfigFromKernel,
+  kernelForwardingKeys,
+  linkOnSubnet,
+  readKernelLink,
   type ForwardingConfig,
-  type InboundPacket,
-  type PacketSender,
-  type StackHandler,
+  type KernelLink,
   type WorkerExitEvent,
   type WorkerStats,
+  runDemo,
+  serve,
+  type AppInstanceStats,
+  type ServeOptions,
+  type UdpServer,
 } from './workers/index.ts';
 
 /** Process exit codes. */
@@ -86,8 +93,51 @@ The namespace's kernel keeps answering ARP and pings for the interfaces' own add
 frame too); keep its forwarding off (sysctl net.ipv4.ip_forward=0), or packets are forwarded twice.
 Needs CAP_NET_RAW (AF_PACKET) or CAP_NET_ADMIN (--tun), and CAP_SYS_ADMIN with --netns: run as root.`;
 
+const DEMO_HELP = `Usage: netshard demo [--packets N] [--unprivileged]
+
+A one-minute tour of the engine that leaves nothing behind. As root: three network namespaces (client,
+engine, sink) joined by veth pairs, the engine on AF_PACKET fanout sockets with 2 workers, in three steps:
+(1) UDP forwarding from client to sink through the engine; (2) ping to the engine's own address (its stack
+answers ARP and ICMP echo); (3) reuseport UDP echo servers in app workers, with the flows each instance
+answered. Without root: the same engine over AF_UNIX socketpairs, the demo writing the packets itself.
+
+  --packets N                most datagrams the forwarding step sends (it also stops after 5 s);
+                             1..10000000, default 200000
+  --unprivileged             run the socketpair tour even as root
+  -h, --help                 this help
+
+Ctrl-C stops it; everything it made is removed (exit 0).`;
+
+const SERVE_HELP = `Usage: netshard serve --interface IFACE --address CIDR --port PORT [options]
+
+Runs SO_REUSEPORT UDP servers on the engine's own stack: AF_PACKET sockets on IFACE (one dispatch worker
+each), a stack that owns the --address(es) on that link (it answers ARP, NDP and ICMP echo), and
+--instances app workers all bound to PORT, each flow always answered by the same instance.
+
+  --interface IFACE          the interface the engine owns (it should hold no kernel address of its own
+                             for the --address(es), or the kernel answers too)
+  --address CIDR             an address the stack owns, e.g. 198.18.5.2/24 (repeatable; at least one)
+  --gateway ADDR             a default gateway, IPv4 and/or IPv6 (repeatable)
+  --port PORT                the UDP port every instance binds, 1..65535
+  --instances N              server instances (app workers), 1..64, default 2
+  --handler FILE             module whose default export makes the reply; default: echo
+  --bind ADDR                address the servers bind: 0.0.0.0 (default), ::, or one of --address
+  --workers N                AF_PACKET sockets (and dispatch workers), 1..64, default 1
+  --mode MODE                readv | recvmmsg | mmap (PACKET_RX_RING); default recvmmsg
+  --netns NAME               open the sockets inside network namespace NAME (from \`ip netns\`, or a path)
+  --duration SECONDS         stop after SECONDS (default: run until Ctrl-C or SIGTERM)
+  --json                     print the summary as one JSON object on stdout; progress goes to stderr
+  -h, --help                 this help
+
+Once a second it prints each instance's datagrams in/out, flows seen and drops. Senders on the link must
+checksum in software (a veth peer's tx checksum offload off), or datagrams are dropped as checksum errors.
+Needs CAP_NET_RAW
+(AF_PACKET), and CAP_SYS_ADMIN with --netns: run as root.`;
+
 const COMMANDS: Record<string, Command> = {
   forward: { summary: 'forward packets between two interfaces (L3 routing, or L2 with --bridge)', help: FORWARD_HELP, run: forward },
+  serve: { summary: 'reuseport UDP servers in app workers on the engine\'s own stack', help: SERVE_HELP, run: serveCommand },
+  demo: { summary: 'a one-minute tour: forwarding, the stack (ARP, ping), reuseport servers', help: DEMO_HELP, run: demo },
 };
 
 const HELP = `Usage: netshard <command> [options]
@@ -125,6 +175,11 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_OK;
   }
   return command.run(rest);
+}
+
+/** Whether an error code means bad usage (exit 2): ours, or Node's for a bad argument / out of range. */
+function isUsageCode(code: string): boolean {
+  return code === 'ERR_NETSHARD_USAGE' || code === 'ERR_OUT_OF_RANGE' || code.startsWith('ERR_INVALID_ARG_');
 }
 
 function usage(message: string): NetshardError {
@@ -216,9 +271,14 @@ function parseForwardArgs(argv: string[]) {
   try {
     return parseArgs({ args: argv, options: FORWARD_ARGS, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    throw usage(text.split(/\. /)[0]!.replace(/\.$/, '').replace(/^[A-Z]/, (c) => c.toLowerCase()));
+    throw usageFromParseArgs(err);
   }
+}
+
+/** A parseArgs error as one usage line (its messages add advice after the first sentence). */
+function usageFromParseArgs(err: unknown): NetshardError {
+  const text = err instanceof Error ? err.message : String(err);
+  return usage(text.split(/\.(?:\s|$)/)[0]!.replace(/^[A-Z]/, (c) => c.toLowerCase()));
 }
 
 function integerOption(text: string | undefined, flag: string, min: number, max: number, fallback: number): number {
@@ -314,136 +374,45 @@ function networkOf(p: IpPrefix): Uint8Array {
   return out;
 }
 
-function contains(p: IpPrefix, a: IpAddress): boolean {
-  return p.family === a.family && samePrefix(p.bytes, a.bytes, p.length);
-}
-
 // ─── forward: the kernel's view of the two interfaces ───────────────────────────────────────────────────
 
-interface KernelLink {
-  name: string;
-  /** MAC, '' for a device without one (TUN). */
-  mac: string;
-  mtu: number;
-  /** Global-scope addresses with their prefix length: they make the connected routes. */
-  addresses: IpPrefix[];
-  /** Resolved neighbour entries (address, MAC). */
-  neighbors: { address: string; mac: string }[];
-}
-
-/** Reads `name`'s MAC, MTU, addresses and neighbours with `ip -j`, run inside `netns`. Throws ERR_NETSHARD_KERNEL. */
-function readKernelLink(name: string, netns: string | undefined): KernelLink {
-  const link = ipJson<{ address?: string; mtu?: number; link_type?: string }>(netns, ['link', 'show', 'dev', name])[0];
-  const info = ipJson<{ addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }>(netns, ['addr', 'show', 'dev', name])[0];
-  const addresses: IpPrefix[] = [];
-  for (const a of info?.addr_info ?? []) {
-    if (a.scope !== 'global') continue; // link-local addresses are never forwarded (RFC 3927, RFC 4291)
-    const p = parsePrefix(`${a.local}/${a.prefixlen}`);
-    if (p !== null) addresses.push(p);
-  }
-  const neighbors = ipJson<{ dst: string; lladdr?: string; state?: string[] }>(netns, ['neigh', 'show', 'dev', name])
-    .filter((n) => n.lladdr !== undefined && MAC.test(n.lladdr) && !(n.state ?? []).some((s) => s === 'FAILED' || s === 'INCOMPLETE'))
-    .map((n) => ({ address: n.dst, mac: n.lladdr!.toLowerCase() }));
-  const mac = link?.link_type === 'ether' && link.address !== undefined ? link.address : '';
-  return { name, mac, mtu: link?.mtu ?? 1500, addresses, neighbors };
-}
-
-function ipJson<T>(netns: string | undefined, args: string[]): T[] {
-  try {
-    // `ip` is spawned from this thread while withNetns holds it inside the namespace: it runs there.
-    const text = withNetns(netns, () => execFileSync('ip', ['-j', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 }));
-    return text.trim() === '' ? [] : (JSON.parse(text) as T[]);
-  } catch (err) {
-    if (err instanceof NetshardError) throw err;
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n')[0];
-    throw new NetshardError('ERR_NETSHARD_KERNEL', `ip ${args.join(' ')}: ${stderr || (err as Error).message}`);
-  }
-}
-
-/** Returns 'net.ipv4.ip_forward' (and the IPv6 key) when the namespace's kernel forwards too. */
-function kernelForwardingKeys(netns: string | undefined): string[] {
-  const on: string[] = [];
-  for (const key of ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding']) {
-    try {
-      // /proc/sys/net is resolved in the opening thread's namespace.
-      if (withNetns(netns, () => readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8')).trim() === '1') on.push(key);
-    } catch {
-      // no IPv6 in this kernel
-    }
-  }
-  return on;
-}
-
-/** Builds the workers' L3 rules: the interfaces' addresses (connected routes), --route, neighbours. */
+/**
+ * Builds the workers' L3 rules: the interfaces' addresses (connected routes) and neighbours from the kernel
+ * (`forwardingConfigFromKernel`), with --route and --neighbor placed on a link (dev=, else the link whose
+ * subnet holds the address; routes without either leave on --out). Throws ERR_NETSHARD_USAGE.
+ */
 function forwardingConfig(o: ForwardOptions, kernel: readonly KernelLink[]): ForwardingConfig {
   const linkOf = (name: string | undefined): number => (name === undefined ? -1 : o.links.indexOf(name));
-  const onLink = (a: IpAddress): number => kernel.findIndex((k) => k.addresses.some((p) => contains(p, a)));
-  const addresses = kernel.flatMap((k, link) => k.addresses.map((p) => ({ link, address: p.text })));
   const routes = o.routes.map((r) => {
     let link = linkOf(r.dev);
     if (link < 0 && r.via !== undefined) {
-      link = onLink(parseAddress(r.via)!);
+      link = linkOnSubnet(kernel, r.via);
       if (link < 0) throw usage(`--route ${r.text}: ${r.via} is on neither ${o.links.join(' nor ')}'s subnets (add dev=IFACE)`);
     }
     if (link < 0) link = 1;
     return r.via === undefined ? { destination: r.destination, link } : { destination: r.destination, link, gateway: r.via };
   });
-  const neighbors = new Map<string, ForwardNeighbor>();
-  kernel.forEach((k, link) => {
-    for (const n of k.neighbors) neighbors.set(`${link} ${n.address}`, { link, address: n.address, linkAddress: n.mac });
-  });
-  for (const n of o.neighbors) {
-    const link = n.dev !== undefined ? linkOf(n.dev) : onLink(n.address);
+  const neighbors = o.neighbors.map((n) => {
+    const link = n.dev !== undefined ? linkOf(n.dev) : linkOnSubnet(kernel, n.address.text);
     if (link < 0) throw usage(`--neighbor ${n.text}: ${n.address.text} is on neither ${o.links.join(' nor ')}'s subnets (add dev=IFACE)`);
-    neighbors.set(`${link} ${n.address.text}`, { link, address: n.address.text, linkAddress: n.mac });
-  }
-  return { addresses, routes, neighbors: [...neighbors.values()] };
+    return { link, address: n.address.text, linkAddress: n.mac };
+  });
+  return forwardingConfigFromKernel(kernel, routes, neighbors);
 }
 
 // ─── forward: fds ───────────────────────────────────────────────────────────────────────────────────────
 
-const PACKET_FANOUT_FLAG_IGNORE_OUTGOING = 0x4000;
-
 /**
- * Opens `count` AF_PACKET sockets on `name` in one PACKET_FANOUT_HASH group that ignores outgoing frames.
- * Without that, every frame the engine sends on an interface comes back to that interface's own sockets
- * (a copy per send: double the receive work in L3, a loop in --bridge). A group's flag must be set when
- * the group is made (the per-socket PACKET_IGNORE_OUTGOING does not reach a fanout member), and
- * `openPacketSockets` makes its groups without it, so the group is made here. Belongs in
- * `openPacketSockets` as an `ignoreOutgoing` option (fdbased), then this shrinks to one call.
+ * Opens the fds of both links: TUN queues, or AF_PACKET sockets in one fanout group that ignores outgoing
+ * frames (without that, every frame the engine sends on an interface comes back to that interface's own
+ * sockets: double the receive work in L3, a loop in --bridge). Closes what it opened on failure.
  */
-function openPacketFanout(name: string, count: number, netns: string | undefined): number[] {
-  const fds: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) fds.push(...openPacketSockets(name, 1, netns === undefined ? {} : { netns }).fds);
-    const { SOL_PACKET, PACKET_FANOUT, PACKET_FANOUT_HASH, PACKET_FANOUT_FLAG_UNIQUEID, PACKET_IGNORE_OUTGOING, setsockoptInt, getsockoptInt, errnoError } = syscalls;
-    if (count === 1) {
-      const r = setsockoptInt(fds[0]!, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
-      if (r < 0) throw errnoError('setsockopt', r, `PACKET_IGNORE_OUTGOING on ${name}`);
-      return fds;
-    }
-    const type = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
-    let r = setsockoptInt(fds[0]!, SOL_PACKET, PACKET_FANOUT, (type | PACKET_FANOUT_FLAG_UNIQUEID) << 16);
-    if (r < 0) throw errnoError('setsockopt', r, `PACKET_FANOUT (a group ignoring outgoing frames on ${name})`);
-    const id = getsockoptInt(fds[0]!, SOL_PACKET, PACKET_FANOUT);
-    if (id < 0) throw errnoError('getsockopt', id, 'PACKET_FANOUT');
-    for (let i = 1; i < count; i++) {
-      r = setsockoptInt(fds[i]!, SOL_PACKET, PACKET_FANOUT, (id & 0xffff) | (type << 16));
-      if (r < 0) throw errnoError('setsockopt', r, `PACKET_FANOUT (join group ${id & 0xffff} on ${name})`);
-    }
-    return fds;
-  } catch (err) {
-    closeFds(fds);
-    throw err;
-  }
-}
-
-/** Opens the fds of both links: AF_PACKET fanout sockets, or TUN queues. Closes what it opened on failure. */
 function openLinks(o: ForwardOptions): [number[], number[]] {
   const opened: number[][] = [];
+  const netns = o.netns === undefined ? {} : { netns: o.netns };
   try {
     for (const name of o.links) {
-      opened.push(o.tun ? openTun(name, { queues: o.workers, ...(o.netns === undefined ? {} : { netns: o.netns }) }).fds : openPacketFanout(name, o.workers, o.netns));
+      opened.push(o.tun ? openTun(name, { queues: o.workers, ...netns }).fds : openPacketSockets(name, o.workers, { ignoreOutgoing: true, ...netns }).fds);
     }
     return [opened[0]!, opened[1]!];
   } catch (err) {
@@ -468,64 +437,6 @@ function checkPrivileges(o: ForwardOptions): void {
   if (o.netns !== undefined) need.push([CAP_SYS_ADMIN, 'CAP_SYS_ADMIN to enter --netns']);
   const missing = need.filter(([cap]) => (effective & (1n << BigInt(cap))) === 0n).map(([, why]) => why);
   if (missing.length > 0) throw new NetshardError('ERR_NETSHARD_PRIVILEGE', `needs ${missing.join(' and ')}: run it as root`);
-}
-
-// ─── forward: L2 bridge ─────────────────────────────────────────────────────────────────────────────────
-
-/**
- * `--bridge`: every frame the workers hand up is copied, unchanged, into a tx frame and queued on the
- * other link with its flow hash (so a flow keeps one fd and its order). It runs on the coordinator, a
- * thread hop and a copy per frame, because the workers' forwarder is picked by `createForwarder` from a
- * `ForwardingConfig`, which has no L2 rule yet. The run-to-completion version is a `Forwarder` returning
- * Forward on `link ^ 1` for `[linkOffset, end)`, chosen by a `bridge: true` config (workers).
- * Thread: main. Per packet: no allocation.
- */
-class Bridge implements StackHandler {
-  /** Frames queued on the other link. */
-  bridged = 0;
-  /** Frames dropped: no free tx frame, or longer than one. */
-  drops = 0;
-  private engine: PacketSender | null = null;
-  private readonly batches = [new OutboundBatch(256), new OutboundBatch(256)];
-
-  start(engine: PacketSender): void {
-    this.engine = engine;
-  }
-
-  deliverNetworkPacket(p: InboundPacket): void {
-    const engine = this.engine;
-    const out = p.link ^ 1;
-    const batch = this.batches[out];
-    if (engine === null || batch === undefined) return;
-    const pool = engine.txPool;
-    if (p.length > pool.frameSize) {
-      this.drops++;
-      return;
-    }
-    if (batch.count === batch.capacity) this.send(out);
-    const frame = engine.allocTxFrame();
-    if (frame < 0) {
-      this.drops++;
-      return;
-    }
-    const from = p.view, to = pool.view, src = p.offset, dst = pool.offsetOf(frame), n = p.length;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) to.setUint32(dst + i, from.getUint32(src + i));
-    for (; i < n; i++) to.setUint8(dst + i, from.getUint8(src + i));
-    batch.add(frame, 0, n, p.hash);
-  }
-
-  flush(): void {
-    this.send(0);
-    this.send(1);
-  }
-
-  private send(link: number): void {
-    const batch = this.batches[link]!;
-    if (batch.count === 0 || this.engine === null) return;
-    this.bridged += this.engine.writePackets(link, batch);
-    batch.clear();
-  }
 }
 
 // ─── forward: counters ──────────────────────────────────────────────────────────────────────────────────
@@ -771,6 +682,199 @@ class LiveView {
   }
 }
 
+// ─── serve ──────────────────────────────────────────────────────────────────────────────────────────────
+
+interface ServeCliOptions {
+  options: ServeOptions;
+  /** Seconds; 0: until a signal. */
+  duration: number;
+  json: boolean;
+}
+
+const SERVE_ARGS = {
+  interface: { type: 'string' },
+  address: { type: 'string', multiple: true },
+  gateway: { type: 'string', multiple: true },
+  port: { type: 'string' },
+  instances: { type: 'string' },
+  handler: { type: 'string' },
+  bind: { type: 'string' },
+  workers: { type: 'string' },
+  mode: { type: 'string' },
+  netns: { type: 'string' },
+  duration: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+const MAX_SERVE_INSTANCES = 64;
+
+/** Parses and checks `netshard serve` options. Throws ERR_NETSHARD_USAGE with a one-line message. */
+function parseServeOptions(argv: string[]): ServeCliOptions {
+  let values;
+  try {
+    values = parseArgs({ args: argv, options: SERVE_ARGS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw usageFromParseArgs(err);
+  }
+  const name = values.interface;
+  if (name === undefined) throw usage('--interface IFACE is required');
+  if (!IFNAME.test(name)) throw usage(`--interface must be an interface name of 1 to 15 characters, received '${name}'`);
+  const addresses = values.address ?? [];
+  if (addresses.length === 0) throw usage('--address CIDR is required (at least one)');
+  for (const a of addresses) {
+    if (parsePrefix(a) === null) throw usage(`--address must be an address with a prefix length (198.18.5.2/24, 2001:2::2/64), received '${a}'`);
+  }
+  const gateways = values.gateway ?? [];
+  for (const g of gateways) if (parseAddress(g) === null) throw usage(`--gateway must be an IPv4 or IPv6 address, received '${g}'`);
+  if (values.port === undefined) throw usage('--port PORT is required');
+  const port = integerOption(values.port, '--port', 1, 65535, 0);
+  const instances = integerOption(values.instances, '--instances', 1, MAX_SERVE_INSTANCES, 2);
+  const fds = integerOption(values.workers, '--workers', 1, MAX_WORKERS_PER_LINK, 1);
+  const mode = values.mode ?? 'recvmmsg';
+  if (mode !== 'readv' && mode !== 'recvmmsg' && mode !== 'mmap') throw usage(`--mode must be readv, recvmmsg or mmap, received '${mode}'`);
+  const netns = values.netns;
+  if (netns !== undefined && (netns === '' || netns === '.' || netns === '..')) throw usage(`--netns must name a network namespace, received '${netns}'`);
+  const bind = values.bind;
+  if (bind !== undefined && parseAddress(bind) === null) throw usage(`--bind must be an IPv4 or IPv6 address, received '${bind}'`);
+  if (values.handler === '') throw usage('--handler must name a module file');
+  const options: ServeOptions = { interface: name, addresses, gateways, fds, dispatchMode: mode, port, instances };
+  if (netns !== undefined) options.netns = netns;
+  if (values.handler !== undefined) options.handler = values.handler;
+  if (bind !== undefined) options.bindAddress = bind;
+  return { options, duration: durationOption(values.duration), json: values.json ?? false };
+}
+
+/** `--duration SECONDS`: 0 when absent. */
+function durationOption(text: string | undefined): number {
+  if (text === undefined) return 0;
+  const duration = Number(text);
+  if (text.trim() === '' || !Number.isFinite(duration) || duration <= 0 || duration > 31_536_000) {
+    throw usage(`--duration must be a number of seconds above 0, received '${text}'`);
+  }
+  return duration;
+}
+
+/** What an instance dropped, all causes (`AppStat`): ring full, too big, malformed, bad checksum, reply and send drops. */
+function instanceDrops(s: AppInstanceStats): number {
+  return s.rxRingDrops + s.rxTooBig + s.malformed + s.checksumErrors + s.replyDrops + s.sendErrors;
+}
+
+function instanceLine(s: AppInstanceStats): string {
+  return `#${s.instance} in ${count(s.datagramsIn)} out ${count(s.datagramsOut)} flows ${count(s.flowsSeen)} drops ${count(instanceDrops(s))}`;
+}
+
+/** `netshard serve`: see SERVE_HELP. Returns the exit code. */
+async function serveCommand(argv: string[]): Promise<number> {
+  const { options: o, duration, json } = parseServeOptions(argv);
+  if (o.netns !== undefined && !existsSync(netnsPath(o.netns))) throw new NetshardError('ENOENT', `no network namespace '${o.netns}' (ip netns list shows them)`);
+  const progress = json ? process.stderr : process.stdout;
+  const say = (line: string): void => void progress.write(`${line}\n`);
+  let stop: (reason: StopReason) => void = () => {};
+  const stopped = new Promise<StopReason>((resolve) => (stop = resolve));
+  let stopping = false;
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    if (stopping) process.exit(130); // a second Ctrl-C while stopping: leave now
+    stop(signal);
+  };
+  const onInt = onSignal('SIGINT'), onTerm = onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  let server: UdpServer | null = null;
+  try {
+    server = await serve(o);
+    const startedAt = performance.now();
+    say(
+      `serving udp port ${o.port} on ${o.bindAddress ?? '0.0.0.0'}: ${o.instances} instance(s), ${o.interface}${o.netns === undefined ? '' : ` in ${o.netns}`} ` +
+        `(${o.addresses.join(', ')}), ${o.dispatchMode}, ${o.fds} worker(s); Ctrl-C stops`,
+    );
+    const tty = progress.isTTY === true;
+    let ticks = 0;
+    let shown = false;
+    const live = server;
+    const timer = setInterval(() => {
+      ticks++;
+      const line = `[${ticks}s] ${live.readStats().instances.map(instanceLine).join(' | ')}`;
+      if (tty) {
+        progress.write(`\r\x1b[2K${line}`);
+        shown = true;
+      } else {
+        say(line);
+      }
+    }, 1000);
+    const limit = duration > 0 ? setTimeout(() => stop('duration'), duration * 1000) : null;
+    const reason = await stopped;
+    stopping = true;
+    clearInterval(timer);
+    if (limit !== null) clearTimeout(limit);
+    if (shown) progress.write('\r\x1b[2K');
+    const seconds = (performance.now() - startedAt) / 1000;
+    await server.close();
+    const stats = server.readStats();
+    const instances = stats.instances.map((s) => ({ ...s, drops: instanceDrops(s) }));
+    const totals = { datagramsIn: 0, datagramsOut: 0, flowsSeen: 0, drops: 0 };
+    for (const s of instances) {
+      totals.datagramsIn += s.datagramsIn;
+      totals.datagramsOut += s.datagramsOut;
+      totals.flowsSeen += s.flowsSeen;
+      totals.drops += s.drops;
+    }
+    if (json) {
+      const summary = {
+        command: 'serve', interface: o.interface, netns: o.netns ?? null, addresses: o.addresses, port: o.port, bindAddress: o.bindAddress ?? '0.0.0.0',
+        instancesRequested: o.instances, mode: o.dispatchMode, workers: o.fds, stoppedBy: reason, seconds, totals, instances,
+        dispatchWorkers: stats.workers, send: stats.send,
+      };
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    }
+    say(`stopped (${reason}) after ${seconds.toFixed(1)} s`);
+    for (const s of stats.instances) say(`  instance ${instanceLine(s)}`);
+    say(`  total in ${count(totals.datagramsIn)} out ${count(totals.datagramsOut)} flows ${count(totals.flowsSeen)} drops ${count(totals.drops)}`);
+    return EXIT_OK;
+  } finally {
+    await server?.close();
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+// ─── demo ───────────────────────────────────────────────────────────────────────────────────────────────
+
+const DEMO_ARGS = {
+  packets: { type: 'string' },
+  unprivileged: { type: 'boolean' },
+} as const;
+
+/** `netshard demo`: see DEMO_HELP. Returns the exit code (0 after Ctrl-C too: the demo cleaned up). */
+async function demo(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({ args: argv, options: DEMO_ARGS, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw usageFromParseArgs(err);
+  }
+  const packets = values.packets === undefined ? undefined : integerOption(values.packets, '--packets', 1, 10_000_000, 0);
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await runDemo({
+      log: (line) => void process.stdout.write(`${line}\n`),
+      isTTY: process.stdout.isTTY === true,
+      signal: controller.signal,
+      forceUnprivileged: values.unprivileged ?? false,
+      ...(packets === undefined ? {} : { packets }),
+    });
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof NetshardError && err.code === 'ERR_NETSHARD_ABORTED') return EXIT_OK;
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 // ─── entry ──────────────────────────────────────────────────────────────────────────────────────────────
 
 main(process.argv.slice(2)).then(
@@ -782,7 +886,7 @@ main(process.argv.slice(2)).then(
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${command}: ${message.split('\n')[0]}\n`);
     if (process.env.NETSHARD_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    const code = err instanceof NetshardError && err.code === 'ERR_NETSHARD_USAGE' ? EXIT_USAGE : EXIT_FAILURE;
+    const code = err instanceof NetshardError && isUsageCode(err.code) ? EXIT_USAGE : EXIT_FAILURE;
     process.exitCode = code;
   },
 );

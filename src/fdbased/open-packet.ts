@@ -18,8 +18,10 @@ import {
   EACCES,
   ETH_P_ALL,
   PACKET_FANOUT,
+  PACKET_FANOUT_FLAG_IGNORE_OUTGOING,
   PACKET_FANOUT_FLAG_UNIQUEID,
   PACKET_FANOUT_HASH,
+  PACKET_IGNORE_OUTGOING,
   PACKET_VNET_HDR,
   SIZEOF_SOCKADDR_LL,
   SOCKADDR_LL_FAMILY,
@@ -62,10 +64,18 @@ export interface PacketSocketOptions {
   fanoutId?: number;
   /** Sets PACKET_VNET_HDR: every frame read or written starts with a 10-byte virtio_net_hdr (host GSO, §2.8). Default false. */
   vnetHeader?: boolean;
+  /**
+   * Don't deliver the frames sent on the interface back to these sockets (the kernel loops every outgoing
+   * frame back to its packet sockets otherwise: a copy per send, a loop for a bridge). The group is made with
+   * PACKET_FANOUT_FLAG_IGNORE_OUTGOING (a group's flags are fixed when it is made; the per-socket
+   * PACKET_IGNORE_OUTGOING does not reach fanout members); a single socket gets PACKET_IGNORE_OUTGOING.
+   * Needs Linux >= 4.20. Default false.
+   */
+  ignoreOutgoing?: boolean;
 }
 
 /** Defaults of `PacketSocketOptions`. 4 MiB buffers as runsc sets them (REFERENCE-gvisor.md §2.8). */
-export const DEFAULT_PACKET_SOCKET_OPTIONS = { receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20, vnetHeader: false } as const;
+export const DEFAULT_PACKET_SOCKET_OPTIONS = { receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20, vnetHeader: false, ignoreOutgoing: false } as const;
 
 /** What `openPacketSockets` opened. The caller owns `fds` and closes them (`closeFds` in socketpair.ts). */
 export interface PacketSockets {
@@ -88,7 +98,7 @@ let fallbackFanoutId = -1;
 
 /**
  * Opens `count` AF_PACKET sockets bound to interface `ifname` (all EtherTypes), with the buffer sizes and
- * vnet header of `options`, and when `count` >= 2 joins them into one PACKET_FANOUT_HASH group, so the
+ * vnet header of `options` (and `ignoreOutgoing`), and when `count` >= 2 joins them into one PACKET_FANOUT_HASH group, so the
  * kernel delivers each flow (a symmetric hash of its addresses and ports) to always the same socket.
  *
  * The group id comes from the kernel (PACKET_FANOUT_FLAG_UNIQUEID on the first socket, read back with
@@ -113,7 +123,7 @@ export function openPacketSockets(ifname: string, count: number, options: Packet
 type ValidPacketSocketOptions = Required<Omit<PacketSocketOptions, 'netns' | 'fanoutId'>> & Pick<PacketSocketOptions, 'netns' | 'fanoutId'>;
 
 function validatePacketSocketOptions(options: PacketSocketOptions): ValidPacketSocketOptions {
-  validateObject(options, 'options', ['netns', 'receiveBufferBytes', 'sendBufferBytes', 'fanoutId', 'vnetHeader']);
+  validateObject(options, 'options', ['netns', 'receiveBufferBytes', 'sendBufferBytes', 'fanoutId', 'vnetHeader', 'ignoreOutgoing']);
   if (options.netns !== undefined) validateString(options.netns, 'options.netns');
   const receiveBufferBytes = options.receiveBufferBytes ?? DEFAULT_PACKET_SOCKET_OPTIONS.receiveBufferBytes;
   validateInteger(receiveBufferBytes, 'options.receiveBufferBytes', 0, 0x7fff_ffff);
@@ -122,7 +132,9 @@ function validatePacketSocketOptions(options: PacketSocketOptions): ValidPacketS
   if (options.fanoutId !== undefined) validateInteger(options.fanoutId, 'options.fanoutId', 0, 0xffff);
   const vnetHeader = options.vnetHeader ?? DEFAULT_PACKET_SOCKET_OPTIONS.vnetHeader;
   validateBoolean(vnetHeader, 'options.vnetHeader');
-  return { netns: options.netns, receiveBufferBytes, sendBufferBytes, fanoutId: options.fanoutId, vnetHeader };
+  const ignoreOutgoing = options.ignoreOutgoing ?? DEFAULT_PACKET_SOCKET_OPTIONS.ignoreOutgoing;
+  validateBoolean(ignoreOutgoing, 'options.ignoreOutgoing');
+  return { netns: options.netns, receiveBufferBytes, sendBufferBytes, fanoutId: options.fanoutId, vnetHeader, ignoreOutgoing };
 }
 
 function openInCurrentNetns(ifname: string, count: number, o: ValidPacketSocketOptions): PacketSockets {
@@ -138,9 +150,16 @@ function openInCurrentNetns(ifname: string, count: number, o: ValidPacketSocketO
     for (let i = 0; i < count; i++) fds.push(openOne(ifname, interfaceIndex, o));
     let fanoutId = -1;
     let fanoutIdFromKernel = false;
+    // A group's flags are fixed by its first socket; the others must join with the same type and flags
+    // (UNIQUEID is not kept in the group's flags).
+    const type = PACKET_FANOUT_HASH | (o.ignoreOutgoing ? PACKET_FANOUT_FLAG_IGNORE_OUTGOING : 0);
+    if (count === 1 && o.ignoreOutgoing) {
+      const r = setsockoptInt(fds[0]!, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1);
+      if (r < 0) throw errnoError('setsockopt', r, `PACKET_IGNORE_OUTGOING on ${ifname}`);
+    }
     if (count >= 2) {
-      [fanoutId, fanoutIdFromKernel] = createFanoutGroup(fds[0]!, o.fanoutId);
-      const arg = fanoutId | (PACKET_FANOUT_HASH << 16);
+      [fanoutId, fanoutIdFromKernel] = createFanoutGroup(fds[0]!, o.fanoutId, type);
+      const arg = fanoutId | (type << 16);
       for (let i = 1; i < count; i++) {
         const r = setsockoptInt(fds[i]!, SOL_PACKET, PACKET_FANOUT, arg);
         if (r < 0) throw errnoError('setsockopt', r, `PACKET_FANOUT (join group ${fanoutId} on ${ifname})`);
@@ -201,14 +220,15 @@ function setBuffer(fd: number, force: number, plain: number, bytes: number, name
 }
 
 /**
- * Creates the fanout group on `fd` (the first socket) and returns [id, fromKernel]. With `wanted` the group
+ * Creates the fanout group of `type` (PACKET_FANOUT_HASH and flags) on `fd` (the first socket) and returns
+ * [id, fromKernel]. With `wanted` the group
  * is `wanted`; otherwise the kernel picks an unused id (UNIQUEID; the kernel drops that flag from the group,
- * so the others join with the plain HASH type) and we read it back; EINVAL there means a kernel too old for
+ * so the others join with `type` alone) and we read it back; EINVAL there means a kernel too old for
  * UNIQUEID, and the id comes from the pid-based counter instead (REFERENCE-gvisor.md §2.6).
  */
-function createFanoutGroup(fd: number, wanted: number | undefined): [number, boolean] {
+function createFanoutGroup(fd: number, wanted: number | undefined, type: number): [number, boolean] {
   if (wanted === undefined) {
-    const r = setsockoptInt(fd, SOL_PACKET, PACKET_FANOUT, (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16);
+    const r = setsockoptInt(fd, SOL_PACKET, PACKET_FANOUT, (type | PACKET_FANOUT_FLAG_UNIQUEID) << 16);
     if (r === 0) {
       const arg = getsockoptInt(fd, SOL_PACKET, PACKET_FANOUT);
       if (arg < 0) throw errnoError('getsockopt', arg, 'PACKET_FANOUT');
@@ -218,7 +238,7 @@ function createFanoutGroup(fd: number, wanted: number | undefined): [number, boo
     if (fallbackFanoutId < 0) fallbackFanoutId = getpid();
     wanted = ++fallbackFanoutId & 0xffff;
   }
-  const r = setsockoptInt(fd, SOL_PACKET, PACKET_FANOUT, wanted | (PACKET_FANOUT_HASH << 16));
+  const r = setsockoptInt(fd, SOL_PACKET, PACKET_FANOUT, wanted | (type << 16));
   if (r < 0) throw errnoError('setsockopt', r, `PACKET_FANOUT (create group ${wanted})`);
   return [wanted, false];
 }

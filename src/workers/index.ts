@@ -64,3 +64,6 @@ export {
   labUnavailableReason, listNetns, startNamespaceReaper, type ForwardTopologyOptions, type LabNames, type LabOptions, type NamespaceReaper,
   type TopologyLink,
 } from './lab.ts';
+// `netshard forward`'s setup around the engine: the kernel's view of its interfaces (`ip -j`), the
+// ForwardingConfig built from it, and the coordinator-path L2 bridge.
+export { Bridge, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type KernelLink } from './forward-setup.ts';
