@@ -20,7 +20,9 @@
  * Needs root for everything but the option checks; without it those tests print why and skip.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -493,11 +495,18 @@ Options('help: netshard --help, netshard help forward, netshard forward --help e
 Options('missing privileges: exit 1, one line naming the capabilities', async () => {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   // As root, run the CLI as nobody (uid 65534); otherwise this process has no capabilities already.
-  // Under c8, NODE_V8_COVERAGE points at a folder nobody may not write: drop it for the unprivileged child.
-  const { NODE_V8_COVERAGE: _coverage, ...env } = process.env;
-  const r = await cli(['forward', '--in', 'v0', '--out', 'v1', '--netns', 'ns-none'], root ? { uid: 65534, gid: 65534, env } : {});
-  assert.is(r.code, 1, r.err);
-  assert.is(r.err, 'netshard forward: needs CAP_NET_RAW to open AF_PACKET sockets and CAP_SYS_ADMIN to enter --netns: run it as root\n');
+  // Under c8, NODE_V8_COVERAGE points at a folder nobody may not write, and Node passes it on to every child
+  // even when `env` leaves it out: point the unprivileged child at a folder it can write, removed after.
+  const coverage = mkdtempSync(join(tmpdir(), 'netshard-cov-'));
+  chmodSync(coverage, 0o777);
+  try {
+    const env = { ...process.env, NODE_V8_COVERAGE: coverage };
+    const r = await cli(['forward', '--in', 'v0', '--out', 'v1', '--netns', 'ns-none'], root ? { uid: 65534, gid: 65534, env } : {});
+    assert.is(r.code, 1, r.err);
+    assert.is(r.err, 'netshard forward: needs CAP_NET_RAW to open AF_PACKET sockets and CAP_SYS_ADMIN to enter --netns: run it as root\n');
+  } finally {
+    rmSync(coverage, { recursive: true, force: true });
+  }
 });
 
 Forward.run();
