@@ -182,6 +182,29 @@ function isUsageCode(code: string): boolean {
   return code === 'ERR_NETSHARD_USAGE' || code === 'ERR_OUT_OF_RANGE' || code.startsWith('ERR_INVALID_ARG_');
 }
 
+/**
+ * Sends SIGINT / SIGTERM to `stop(signal)` until `release()`. After `markStopping()` a second signal exits
+ * at once (130), so a stop that hangs can still be left with another Ctrl-C. Used by forward and serve.
+ */
+function trapStopSignals(stop: (signal: 'SIGINT' | 'SIGTERM') => void): { markStopping(): void; release(): void } {
+  let stopping = false;
+  const handler = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    if (stopping) process.exit(130);
+    stop(signal);
+  };
+  const onInt = handler('SIGINT');
+  const onTerm = handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return {
+    markStopping: () => void (stopping = true),
+    release: () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    },
+  };
+}
+
 function usage(message: string): NetshardError {
   return new NetshardError('ERR_NETSHARD_USAGE', message);
 }
@@ -573,14 +596,7 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
       stop('link-ended');
     }
   });
-  let stopping = false;
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    if (stopping) process.exit(130); // a second Ctrl-C while stopping: leave now
-    stop(signal);
-  };
-  const onInt = onSignal('SIGINT'), onTerm = onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const signals = trapStopSignals((signal) => stop(signal));
   try {
     await engine.start();
     const startedAt = performance.now();
@@ -593,7 +609,7 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
     const timer = setInterval(() => view.tick(), 1000);
     const limit = o.duration > 0 ? setTimeout(() => stop('duration'), o.duration * 1000) : null;
     const reason = await stopped;
-    stopping = true;
+    signals.markStopping();
     clearInterval(timer);
     if (limit !== null) clearTimeout(limit);
     view.end();
@@ -630,8 +646,7 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
     return EXIT_OK;
   } finally {
     await engine.stop();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    signals.release();
   }
 }
 
@@ -771,14 +786,7 @@ async function serveCommand(argv: string[]): Promise<number> {
   const say = (line: string): void => void progress.write(`${line}\n`);
   let stop: (reason: StopReason) => void = () => {};
   const stopped = new Promise<StopReason>((resolve) => (stop = resolve));
-  let stopping = false;
-  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    if (stopping) process.exit(130); // a second Ctrl-C while stopping: leave now
-    stop(signal);
-  };
-  const onInt = onSignal('SIGINT'), onTerm = onSignal('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const signals = trapStopSignals((signal) => stop(signal));
   let server: UdpServer | null = null;
   try {
     server = await serve(o);
@@ -803,7 +811,7 @@ async function serveCommand(argv: string[]): Promise<number> {
     }, 1000);
     const limit = duration > 0 ? setTimeout(() => stop('duration'), duration * 1000) : null;
     const reason = await stopped;
-    stopping = true;
+    signals.markStopping();
     clearInterval(timer);
     if (limit !== null) clearTimeout(limit);
     if (shown) progress.write('\r\x1b[2K');
@@ -832,8 +840,7 @@ async function serveCommand(argv: string[]): Promise<number> {
     return EXIT_OK;
   } finally {
     await server?.close();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    signals.release();
   }
 }
 
