@@ -140,7 +140,7 @@ export function startNamespaceReaper(names: readonly string[]): NamespaceReaper 
 export interface ForwardTopologyOptions {
   /**
    * Let ns-fwd's kernel route between the two links (net.ipv4.ip_forward, and IPv6 forwarding when `ipv6`):
-   * the Linux baseline. Default false: a user-space forwarder (netshard, bench/c/packet-fwd.c) forwards.
+   * the Linux baseline. Default false: a user-space forwarder (netshard, bench/baselines/packet-fwd.c) forwards.
    */
   kernelForwarding?: boolean;
   /** numtxqueues and numrxqueues of every veth, 1..16. Default 2. */
