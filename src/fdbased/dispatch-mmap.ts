@@ -11,7 +11,8 @@
  *  +32          sockaddr_ll (20 B), padding
  *  +tp_mac      the frame as received: tp_snaplen bytes (tp_len on the wire)
  * ```
- * tp_status is the ownership word: KERNEL (0) = the kernel may fill it; USER bit (1) = ours to read. The
+ * tp_status is the ownership word: KERNEL (0) = the kernel may fill it; USER bit (1) = ours to read (its
+ * CSUMNOTREADY / CSUM_VALID bits become the packet's `RxChecksum`). The
  * kernel fills slots in order and skips nothing, so we read them in order too, from `slot`. When the slot the
  * kernel wants is still ours, it drops the packet and marks later frames LOSING (counted by PACKET_STATISTICS).
  *
@@ -34,6 +35,7 @@ import { validateInteger, validateObject } from '../validate.ts';
 import {
   DispatcherCounter,
   FdDispatcherBase,
+  RxChecksum,
   checkDispatcherOptions,
   prepareFd,
   type DispatchMode,
@@ -56,6 +58,8 @@ import {
   TPACKET_ALIGNMENT,
   TPACKET_V2,
   TP_STATUS_COPY,
+  TP_STATUS_CSUMNOTREADY,
+  TP_STATUS_CSUM_VALID,
   TP_STATUS_KERNEL,
   TP_STATUS_LOSING,
   TP_STATUS_USER,
@@ -224,9 +228,9 @@ export class MmapDispatcher extends FdDispatcherBase {
     this.ringCounters[MmapCounter.kernelDrops] = 0;
   }
 
-  receive(frames: Int32Array, lengths: Int32Array, max: number): number {
+  receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
     if (this.released) return -EBADF;
-    const n = this.batchLimit(frames, lengths, max);
+    const n = this.batchLimit(frames, lengths, max, checksums);
     const ring32 = this.ring32;
     const ring16 = this.ring16;
     const offsets = this.slotOffsets;
@@ -245,6 +249,8 @@ export class MmapDispatcher extends FdDispatcherBase {
     let empty = 0;
     let losing = 0;
     let copies = 0;
+    let notReady = 0;
+    let valid = 0;
     let end = 0;
     // `seen < slots`: dropped frames fill no caller frame, so bound the scan by one lap of the ring.
     while (k < n && seen < slots) {
@@ -266,6 +272,12 @@ export class MmapDispatcher extends FdDispatcherBase {
         // Both ranges were proven in bounds just above: frame < frameCount, snaplen <= capacity, and the
         // slot holds mac + snaplen bytes.
         memcpy(destination + frame * frameSize, ringAddress + offset + mac, snaplen);
+        // tpacket_rcv sets CSUMNOTREADY for a CHECKSUM_PARTIAL skb, else CSUM_VALID when verified.
+        const checksum = (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
+          : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+        if (checksum === RxChecksum.NotReady) notReady++;
+        else if (checksum === RxChecksum.Valid) valid++;
+        if (checksums !== undefined) checksums[k] = checksum;
         lengths[k++] = snaplen;
         bytes += snaplen;
       }
@@ -278,6 +290,8 @@ export class MmapDispatcher extends FdDispatcherBase {
       const v = this.counterValues;
       if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
       if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
+      if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
+      if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
       if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
       if (losing !== 0) {
         this.ringCounters[MmapCounter.losingFrames]! += losing;

@@ -12,12 +12,17 @@
  * Differences from gVisor: a frame for another MAC never ends the loop (MAC filtering is the endpoint's,
  * and it drops); up to `batchSize` readv calls per `receive` (each still one packet).
  *
+ * Checksum status: readv carries no control messages, so every packet is `RxChecksum.Unknown` and the
+ * stack verifies it in software. On AF_PACKET a sender's offloaded (partial) checksum then fails that
+ * check: use recvmmsg or mmap there (both learn the kernel's TP_STATUS_CSUMNOTREADY).
+ *
  * Thread: the owner (see `dispatcher.ts`). Hot path: no allocation, no throw.
  */
 import {
   DispatcherCounter,
   FdDispatcherBase,
   RECEIVE_EOF,
+  RxChecksum,
   VIRTIO_NET_HDR_SIZE,
   checkDispatcherOptions,
   prepareFd,
@@ -67,8 +72,8 @@ export class ReadvDispatcher extends FdDispatcherBase {
     this.tableFrame = 0;
   }
 
-  receive(frames: Int32Array, lengths: Int32Array, max: number): number {
-    const n = this.batchLimit(frames, lengths, max);
+  receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
+    const n = this.batchLimit(frames, lengths, max, checksums);
     const v = this.counterValues;
     const header = this.vnetHeader ? VIRTIO_NET_HDR_SIZE : 0;
     const capacity = this.capacity;
@@ -93,6 +98,7 @@ export class ReadvDispatcher extends FdDispatcherBase {
       if (length <= 0) { v[DispatcherCounter.rxEmpty]!++; dropped++; continue; }
       if (length > capacity) { v[DispatcherCounter.rxTruncated]!++; dropped++; continue; }
       lengths[k] = length;
+      if (checksums !== undefined) checksums[k] = RxChecksum.Unknown;
       bytes += length;
       k++;
     }

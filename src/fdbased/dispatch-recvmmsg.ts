@@ -13,6 +13,15 @@
  * `MSG_TRUNC` is passed so `msg_len` is a datagram's real length: longer than the frame means dropped and
  * counted, never delivered half.
  *
+ * On AF_PACKET sockets the dispatcher turns on PACKET_AUXDATA and gives each mmsghdr its own 64-byte
+ * control buffer (one SharedArrayBuffer made at setup; only `msg_controllen`, which the kernel overwrites,
+ * is reset per call). The kernel puts one `tpacket_auxdata` cmsg there per packet; its tp_status says
+ * whether the sender's checksum is still partial (TP_STATUS_CSUMNOTREADY) or was verified
+ * (TP_STATUS_CSUM_VALID): `RxChecksum` per packet, read with a DataView, no allocation.
+ * ```
+ *  control[i] (64 B)  cmsg_len u64 | cmsg_level SOL_PACKET | cmsg_type PACKET_AUXDATA | tp_status u32 | tp_len …
+ * ```
+ *
  * Thread: the owner (see `dispatcher.ts`). Hot path: no allocation, no throw.
  */
 import { NetshardError } from '../errors.ts';
@@ -20,6 +29,7 @@ import {
   DispatcherCounter,
   FdDispatcherBase,
   RECEIVE_EOF,
+  RxChecksum,
   VIRTIO_NET_HDR_SIZE,
   checkDispatcherOptions,
   prepareFd,
@@ -27,9 +37,15 @@ import {
   type DispatcherOptions,
 } from './dispatcher.ts';
 import {
+  AF_PACKET,
+  CMSG_DATA,
+  CMSG_LEVEL,
+  CMSG_TYPE,
   EAGAIN,
   EINTR,
   EINVAL,
+  MMSGHDR_CONTROL,
+  MMSGHDR_CONTROLLEN,
   MMSGHDR_FLAGS,
   MMSGHDR_IOV,
   MMSGHDR_IOVLEN,
@@ -39,9 +55,19 @@ import {
   POLLIN,
   SIZEOF_IOVEC,
   SIZEOF_MMSGHDR,
+  PACKET_AUXDATA,
+  SIZEOF_CMSGHDR,
+  SIZEOF_TPACKET_AUXDATA,
+  SOL_PACKET,
+  TPACKET_AUXDATA_STATUS,
+  TP_STATUS_CSUMNOTREADY,
+  TP_STATUS_CSUM_VALID,
   addressOf,
+  errnoError,
   pointerOf,
   recvmmsg,
+  setsockoptInt,
+  socketDomain,
   writeAddress,
 } from './syscalls.ts';
 
@@ -51,6 +77,12 @@ export const DEFAULT_RECVMMSG_BATCH = 32;
 const MMSG_WORDS = SIZEOF_MMSGHDR / 4;
 const LEN_WORD = MMSGHDR_LEN / 4;
 const FLAGS_WORD = MMSGHDR_FLAGS / 4;
+const CONTROLLEN_WORD = MMSGHDR_CONTROLLEN / 4;
+/**
+ * Control bytes per message: CMSG_SPACE(sizeof tpacket_auxdata) is 40; 64 leaves room for one more small
+ * cmsg someone else enabled on the socket (the walk below skips it).
+ */
+const CONTROL_BYTES = 64;
 
 /** Receives a batch of datagrams per recvmmsg into the caller's frames. Create with `createRecvmmsgDispatcher`. */
 export class RecvmmsgDispatcher extends FdDispatcherBase {
@@ -64,6 +96,10 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
   private readonly slotFrames: Int32Array;
   /** Keeps the scratch memory alive: the iovecs point into it. */
   private readonly scratch: Uint8Array;
+  /** Whether the socket delivers PACKET_AUXDATA (AF_PACKET): then `control` holds one cmsg area per message. */
+  readonly auxdata: boolean;
+  /** The control buffers, `CONTROL_BYTES` per message; a 0-byte view when `auxdata` is off. */
+  private readonly control: DataView;
 
   constructor(options: DispatcherOptions) {
     const o = checkDispatcherOptions(options, DEFAULT_RECVMMSG_BATCH);
@@ -94,13 +130,32 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
       writeAddress(this.iovWords, w, this.baseAddress + this.rxOffset); // frame 0 until told otherwise
       writeAddress(this.iovWords, w + 2, this.capacity);
     }
+    // AF_PACKET: ask for each packet's tpacket_auxdata (the checksum status) in a control buffer per message.
+    this.auxdata = socketDomain(o.fd) === AF_PACKET;
+    if (this.auxdata) {
+      const r = setsockoptInt(o.fd, SOL_PACKET, PACKET_AUXDATA, 1);
+      if (r < 0) {
+        super.close();
+        throw errnoError('setsockopt', r, `PACKET_AUXDATA (fd ${o.fd})`);
+      }
+      const control = new Uint8Array(new SharedArrayBuffer(batch * CONTROL_BYTES));
+      this.control = new DataView(control.buffer);
+      const controlAddress = addressOf(control);
+      for (let i = 0; i < batch; i++) {
+        writeAddress(this.mmsgWords, i * MMSG_WORDS + MMSGHDR_CONTROL / 4, controlAddress + i * CONTROL_BYTES);
+        writeAddress(this.mmsgWords, i * MMSG_WORDS + CONTROLLEN_WORD, CONTROL_BYTES);
+      }
+    } else {
+      this.control = new DataView(new ArrayBuffer(0));
+    }
   }
 
-  receive(frames: Int32Array, lengths: Int32Array, max: number): number {
-    const n = this.batchLimit(frames, lengths, max);
+  receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
+    const n = this.batchLimit(frames, lengths, max, checksums);
     if (n <= 0) return 0;
     const iovPer = this.iovPerMessage;
     const frameWordOffset = this.vnetHeader ? 4 : 0;
+    const auxdata = this.auxdata;
     for (let i = 0; i < n; i++) {
       const frame = frames[i] as number;
       if (frame !== this.slotFrames[i]) {
@@ -108,6 +163,9 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
         writeAddress(this.iovWords, i * iovPer * 4 + frameWordOffset, this.baseAddress + frame * this.frameSize + this.rxOffset);
         this.slotFrames[i] = frame;
       }
+      // The kernel wrote back how much control data it used: give every slot its whole buffer again
+      // (the high half of the size_t stays 0).
+      if (auxdata) this.mmsgWords[i * MMSG_WORDS + CONTROLLEN_WORD] = CONTROL_BYTES;
     }
     const v = this.counterValues;
     const r = recvmmsg(this.fd, this.mmsgAddress, n, MSG_DONTWAIT | MSG_TRUNC);
@@ -122,6 +180,8 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
     let k = 0;
     let dropped = 0;
     let bytes = 0;
+    let notReady = 0;
+    let valid = 0;
     let eof = false;
     for (let i = 0; i < r; i++) {
       const m = i * MMSG_WORDS;
@@ -144,13 +204,47 @@ export class RecvmmsgDispatcher extends FdDispatcherBase {
         frames[i] = t;
       }
       lengths[k] = length;
+      const checksum = auxdata ? this.checksumOf(i) : RxChecksum.Unknown;
+      if (checksum === RxChecksum.NotReady) notReady++;
+      else if (checksum === RxChecksum.Valid) valid++;
+      if (checksums !== undefined) checksums[k] = checksum;
       bytes += length;
       k++;
     }
     this.countBatch(k, bytes, dropped);
+    if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
+    if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
     // EOF after some packets: deliver them now; the next call reads 0 bytes again and reports the end.
     return k > 0 ? k : eof ? RECEIVE_EOF : 0;
   }
+
+  /** Returns message `i`'s `RxChecksum` from its control buffer (what the kernel wrote back this call). */
+  private checksumOf(i: number): RxChecksum {
+    const used = this.mmsgWords[i * MMSG_WORDS + CONTROLLEN_WORD] as number;
+    return auxdataChecksum(this.control, i * CONTROL_BYTES, used > CONTROL_BYTES ? CONTROL_BYTES : used);
+  }
+}
+
+/**
+ * Returns the `RxChecksum` of the `tpacket_auxdata` cmsg in `control[start, start + used)`, walking the
+ * cmsgs (normally just that one); `Unknown` when there is none. Hot path: DataView reads only, no throw
+ * (every read is proven inside `used` bytes first). Thread: any.
+ */
+export function auxdataChecksum(control: DataView, start: number, used: number): RxChecksum {
+  let at = 0;
+  while (at + SIZEOF_CMSGHDR <= used) {
+    const length = control.getUint32(start + at, true); // cmsg_len is a size_t: its high half is 0 here
+    if (length < SIZEOF_CMSGHDR || at + length > used) break;
+    if (control.getInt32(start + at + CMSG_LEVEL, true) === SOL_PACKET && control.getInt32(start + at + CMSG_TYPE, true) === PACKET_AUXDATA &&
+        length >= SIZEOF_CMSGHDR + SIZEOF_TPACKET_AUXDATA) {
+      const status = control.getUint32(start + at + CMSG_DATA + TPACKET_AUXDATA_STATUS, true);
+      // packet_recvmsg sets CSUMNOTREADY for a CHECKSUM_PARTIAL skb, else CSUM_VALID when verified.
+      return (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
+        : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+    }
+    at += (length + 7) & ~7; // CMSG_ALIGN
+  }
+  return RxChecksum.Unknown;
 }
 
 /**

@@ -49,9 +49,33 @@ export const DispatcherCounter = {
   rxEmpty: 6,
   /** Receive calls that failed with an errno other than EAGAIN/EINTR. */
   rxErrors: 7,
+  /** Packets delivered whose transport checksum the sender left to offload (`RxChecksum.NotReady`). */
+  rxChecksumNotReady: 8,
+  /** Packets delivered whose checksum the kernel or the device already verified (`RxChecksum.Valid`). */
+  rxChecksumValid: 9,
 } as const;
 export type DispatcherCounter = (typeof DispatcherCounter)[keyof typeof DispatcherCounter];
-const COUNTER_COUNT = 8;
+const COUNTER_COUNT = 10;
+
+/**
+ * What the kernel said about a delivered packet's transport checksum, per packet in `receive`'s
+ * `checksums` array. AF_PACKET reports it (Linux `tpacket_rcv` / `packet_recvmsg`): from the ring slot's
+ * tp_status (mmap), from the PACKET_AUXDATA control message's tp_status (recvmmsg). Other fds, and readv
+ * (no control messages), say `Unknown`: the stack checks those in software.
+ */
+export const RxChecksum = {
+  /** Nothing known: verify it in software. */
+  Unknown: 0,
+  /**
+   * TP_STATUS_CSUMNOTREADY: a CHECKSUM_PARTIAL skb (a local sender with tx checksum offload, e.g. over a
+   * veth). The L4 checksum field holds only the pseudo-header sum; the packet itself is intact (it never
+   * left the host). Accept it unverified; complete the checksum before sending it on to another link.
+   */
+  NotReady: 1,
+  /** TP_STATUS_CSUM_VALID: the device (or the kernel) verified the checksum (CHECKSUM_UNNECESSARY). */
+  Valid: 2,
+} as const;
+export type RxChecksum = (typeof RxChecksum)[keyof typeof RxChecksum];
 
 /**
  * A dispatcher's counters: Float64 slots (byte counts pass 2^32) in a SharedArrayBuffer, so any thread
@@ -78,6 +102,8 @@ export class DispatcherCounters {
   get waits(): number { return this.values[DispatcherCounter.waits] as number; }
   get rxEmpty(): number { return this.values[DispatcherCounter.rxEmpty] as number; }
   get rxErrors(): number { return this.values[DispatcherCounter.rxErrors] as number; }
+  get rxChecksumNotReady(): number { return this.values[DispatcherCounter.rxChecksumNotReady] as number; }
+  get rxChecksumValid(): number { return this.values[DispatcherCounter.rxChecksumValid] as number; }
   /** Returns a plain snapshot (for stats RPC and tests). Thread: any. */
   snapshot(): Record<keyof typeof DispatcherCounter, number> {
     const out = {} as Record<keyof typeof DispatcherCounter, number>;
@@ -107,10 +133,12 @@ export interface Dispatcher {
    * Returns the count `n` (frames[0..n) now hold packets in arrival order, `lengths[0..n)` their byte
    * lengths; frames[n..max) are the caller's unused frames, possibly reordered), 0 when nothing was
    * delivered (would block, or every packet read was dropped: call `wait()`), `RECEIVE_EOF` at the end of
-   * the fd, or -errno. Oversize packets are dropped and counted, never delivered half.
+   * the fd, or -errno. Oversize packets are dropped and counted, never delivered half. With `checksums`
+   * (at least as long as the packets delivered), `checksums[0..n)` get each packet's `RxChecksum`
+   * (every mode writes them, `Unknown` when it cannot tell).
    * Thread: the owner. No allocation, no throw.
    */
-  receive(frames: Int32Array, lengths: Int32Array, max: number): number;
+  receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number;
   /**
    * Sleeps until the fd is readable, `wake()`/`stop()` on `stopFd`, a hang-up, or `timeoutMs`.
    * Returns a `WaitResult` (see `stop-fd.ts`) or -errno. Thread: the owner.
@@ -301,13 +329,14 @@ export abstract class FdDispatcherBase implements Dispatcher {
     this.pollEvents = pollEvents;
   }
 
-  abstract receive(frames: Int32Array, lengths: Int32Array, max: number): number;
+  abstract receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number;
 
-  /** Returns how many packets one `receive` may deliver: `max`, capped by the batch size and both arrays. */
-  protected batchLimit(frames: Int32Array, lengths: Int32Array, max: number): number {
+  /** Returns how many packets one `receive` may deliver: `max`, capped by the batch size and the arrays. */
+  protected batchLimit(frames: Int32Array, lengths: Int32Array, max: number, checksums: Uint8Array | undefined): number {
     let n = max < this.batchSize ? max : this.batchSize;
     if (n > frames.length) n = frames.length;
     if (n > lengths.length) n = lengths.length;
+    if (checksums !== undefined && n > checksums.length) n = checksums.length;
     return n;
   }
 

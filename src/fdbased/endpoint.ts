@@ -213,9 +213,10 @@ export class Endpoint {
    * endpoint has a link address) unicast frames for another address are dropped and counted (gVisor's
    * readv mode ends its loop on those; we do not). Returns 0 when nothing was delivered (call `wait`), or
    * a negative code once the fd ended (RECEIVE_STOPPED, RECEIVE_EOF, -errno): the `closed` callback has
-   * then run. Thread: the attaching one. No allocation, no throw.
+   * then run. With `checksums`, `checksums[0..n)` get each packet's `RxChecksum` (kept in step with the
+   * frames the Ethernet checks drop). Thread: the attaching one. No allocation, no throw.
    */
-  receive(fdIndex: number, frames: Int32Array, lengths: Int32Array, max: number): number {
+  receive(fdIndex: number, frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
     const ended = this.endCodes[fdIndex];
     if (ended !== 0) return ended === undefined ? -EINVAL : ended;
     const d = this.dispatchers[fdIndex];
@@ -224,17 +225,17 @@ export class Endpoint {
       this.end(fdIndex, RECEIVE_STOPPED);
       return RECEIVE_STOPPED;
     }
-    const n = d.receive(frames, lengths, max);
+    const n = d.receive(frames, lengths, max, checksums);
     if (n < 0) {
       this.end(fdIndex, n);
       return n;
     }
     if (!this.ethernetHeader || n === 0) return n;
-    return this.stripEthernet(fdIndex, frames, lengths, n);
+    return this.stripEthernet(fdIndex, frames, lengths, n, checksums);
   }
 
-  /** Drops short frames and frames for other hosts, compacts the rest, subtracts the header from lengths. */
-  private stripEthernet(fdIndex: number, frames: Int32Array, lengths: Int32Array, n: number): number {
+  /** Drops short frames and frames for other hosts, compacts the rest (and their checksum states), subtracts the header from lengths. */
+  private stripEthernet(fdIndex: number, frames: Int32Array, lengths: Int32Array, n: number, checksums: Uint8Array | undefined): number {
     const area = this.areas[fdIndex] as FrameArea;
     const memory = area.bytes;
     const frameSize = area.frameSize;
@@ -261,6 +262,7 @@ export class Endpoint {
         const t = frames[k] as number;
         frames[k] = frames[i] as number;
         frames[i] = t;
+        if (checksums !== undefined) checksums[k] = checksums[i] as number;
       }
       lengths[k] = length - ETHERNET_HEADER_SIZE;
       k++;

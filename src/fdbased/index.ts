@@ -26,6 +26,7 @@ export {
   MAX_BATCH_SIZE,
   RECEIVE_EOF,
   RECEIVE_STOPPED,
+  RxChecksum,
   VIRTIO_NET_HDR_SIZE,
   checkDispatcherOptions,
   prepareFd,

@@ -20,7 +20,8 @@
  *             writeAddress(words: Uint32Array, index, address: number) (two u32 halves, Number math)
  *   errors:   errnoName(errno) · errnoError(syscall, errno) -> NetshardError with the errno name as code
  *   (added for AF_PACKET/TUN at the end of the file) setns(fd, nstype) · memcpy(dst, src, len) (Number addresses)
- *   layouts:  SIZEOF_IOVEC, SIZEOF_MMSGHDR, MMSGHDR_* offsets, SIZEOF_POLLFD, POLLFD_*, SOCKADDR_LL_* …
+ *   layouts:  SIZEOF_IOVEC, SIZEOF_MMSGHDR, MMSGHDR_* offsets, SIZEOF_CMSGHDR, CMSG_*, SIZEOF_TPACKET_AUXDATA,
+ *             SIZEOF_POLLFD, POLLFD_*, SOCKADDR_LL_* …
  *   constants: Linux names (AF_*, SOCK_*, SOL_*, SO_*, PACKET_*, TPACKET_*, TP_STATUS_*, ETH_P_*, MSG_*,
  *             POLL*, E*, O_*, F_*, EFD_*, PROT_*, MAP_*, S_IF*, TUN*, IFF_*, SIOC*, …)
  *
@@ -93,6 +94,8 @@ export const PACKET_ADD_MEMBERSHIP = 1, PACKET_DROP_MEMBERSHIP = 2, PACKET_RX_RI
 export const PACKET_VERSION = 10, PACKET_HDRLEN = 11, PACKET_RESERVE = 12, PACKET_TX_RING = 13, PACKET_LOSS = 14;
 export const PACKET_VNET_HDR = 15, PACKET_TIMESTAMP = 17, PACKET_FANOUT = 18, PACKET_QDISC_BYPASS = 20;
 export const PACKET_IGNORE_OUTGOING = 23;
+/** Asks for a `tpacket_auxdata` control message (cmsg SOL_PACKET / PACKET_AUXDATA) with every recvmsg. */
+export const PACKET_AUXDATA = 8;
 export const PACKET_MR_MULTICAST = 0, PACKET_MR_PROMISC = 1, PACKET_MR_ALLMULTI = 2;
 export const PACKET_HOST = 0, PACKET_BROADCAST = 1, PACKET_MULTICAST = 2, PACKET_OTHERHOST = 3, PACKET_OUTGOING = 4;
 export const PACKET_FANOUT_HASH = 0, PACKET_FANOUT_LB = 1, PACKET_FANOUT_CPU = 2, PACKET_FANOUT_ROLLOVER = 3;
@@ -108,7 +111,7 @@ export const TPACKET_ALIGNMENT = 16;
 
 export const ETH_P_ALL = 0x0003, ETH_P_IP = 0x0800, ETH_P_ARP = 0x0806, ETH_P_IPV6 = 0x86dd;
 
-export const MSG_PEEK = 0x2, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100;
+export const MSG_PEEK = 0x2, MSG_CTRUNC = 0x8, MSG_TRUNC = 0x20, MSG_DONTWAIT = 0x40, MSG_EOR = 0x80, MSG_WAITALL = 0x100;
 export const MSG_NOSIGNAL = 0x4000, MSG_WAITFORONE = 0x10000;
 
 export const POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;
@@ -162,6 +165,17 @@ export const SIZEOF_IOVEC = 16, IOVEC_BASE = 0, IOVEC_LEN = 8;
  */
 export const SIZEOF_MMSGHDR = 64, MMSGHDR_NAME = 0, MMSGHDR_NAMELEN = 8, MMSGHDR_IOV = 16, MMSGHDR_IOVLEN = 24;
 export const MMSGHDR_CONTROL = 32, MMSGHDR_CONTROLLEN = 40, MMSGHDR_FLAGS = 48, MMSGHDR_LEN = 56;
+/**
+ * `struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; }`: 16 bytes, data at 16 (CMSG_DATA).
+ * CMSG_SPACE(n) = 16 + n rounded up to 8.
+ */
+export const SIZEOF_CMSGHDR = 16, CMSG_LEN_OFFSET = 0, CMSG_LEVEL = 8, CMSG_TYPE = 12, CMSG_DATA = 16;
+/**
+ * `struct tpacket_auxdata` (<linux/if_packet.h>): 20 bytes. tp_status u32 at 0 (TP_STATUS_CSUMNOTREADY,
+ * TP_STATUS_CSUM_VALID, TP_STATUS_VLAN_VALID …), tp_len u32 at 4, tp_snaplen u32 at 8, tp_mac u16 at 12,
+ * tp_net u16 at 14, tp_vlan_tci u16 at 16, tp_vlan_tpid u16 at 18.
+ */
+export const SIZEOF_TPACKET_AUXDATA = 20, TPACKET_AUXDATA_STATUS = 0;
 /** `struct pollfd { int fd; short events; short revents; }`: 8 bytes. */
 export const SIZEOF_POLLFD = 8, POLLFD_FD = 0, POLLFD_EVENTS = 4, POLLFD_REVENTS = 6;
 /**

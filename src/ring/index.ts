@@ -19,6 +19,7 @@ export { CompletionReceiver, CompletionSender, createCompletionRing } from './co
 export {
   DESCRIPTOR_WORDS,
   DESC_FLAG_CHECKSUM_OK,
+  DESC_FLAG_CHECKSUM_PARTIAL,
   DESC_FLAG_GSO,
   DESC_FLAG_MULTICAST,
   DESC_FRAME,

@@ -130,6 +130,13 @@ export const DESC_FLAG_CHECKSUM_OK = 1 << 0;
 export const DESC_FLAG_MULTICAST = 1 << 1;
 /** Descriptor flag: the packet is a GSO super-packet to be segmented on send. */
 export const DESC_FLAG_GSO = 1 << 2;
+/**
+ * Descriptor flag: the sender left the transport checksum to offload (AF_PACKET TP_STATUS_CSUMNOTREADY,
+ * a CHECKSUM_PARTIAL skb), so its field holds only the pseudo-header sum. Always set with
+ * `DESC_FLAG_CHECKSUM_OK` (the packet never left the host: accept it unverified); whoever sends it on to
+ * another link completes the checksum first (tcpip's `completeTransportChecksum`).
+ */
+export const DESC_FLAG_CHECKSUM_PARTIAL = 1 << 3;
 
 /** Packs the l3 and l4 offsets (each 0..0xffff) into one `DESC_HEADERS` word. */
 export function packHeaders(l3Offset: number, l4Offset: number): number {

@@ -318,3 +318,20 @@ export function rewritePort(
   patchTransport16(view, transportChecksumOffset(transportProtocol, transportOffset), transportProtocol === UDP_PROTOCOL_NUMBER, old, next);
   return true;
 }
+
+/**
+ * Completes, in place, the UDP or TCP checksum of a packet received with a partial one (a CHECKSUM_PARTIAL skb,
+ * AF_PACKET's TP_STATUS_CSUMNOTREADY): the field already holds the pseudo-header sum, so the checksum is the
+ * complement of the sum over the segment as it is, `view[transportOffset, end)` (what the offloading
+ * device would have done from csum_start); a UDP result of 0 is sent as 0xffff (RFC 768). Returns false,
+ * writing nothing, for another protocol or a checksum field past `end`. Precondition: `end` is the end of
+ * the IP payload and the packet is not a later fragment. Thread: any. No allocation, no throw.
+ */
+export function completeTransportChecksum(view: DataView, transportProtocol: number, transportOffset: number, end: number): boolean {
+  const udp = transportProtocol === UDP_PROTOCOL_NUMBER;
+  const at = udp ? transportOffset + 6 : transportProtocol === TCP_PROTOCOL_NUMBER ? transportOffset + 16 : -1;
+  if (at < 0 || at + 2 > end) return false;
+  const field = finishChecksum(checksumView(view, transportOffset, end - transportOffset));
+  view.setUint16(at, udp && field === 0 ? 0xffff : field);
+  return true;
+}

@@ -5,7 +5,8 @@
  *         drainTx ◄── tx ring (coordinator's packets for this fd) ──► sendmmsg on this fd ──► tx completion ring
  *         receive ◄── fd into pool frames (recvmmsg / readv / PACKET_MMAP, via the fdbased Endpoint)
  *            per packet: parsePacket → flow hash → Forwarder.decide
- *              Forward  → TxBatch of the egress link ──► sendmmsg on links[L].fds[hash % n], then free
+ *              Forward  → (partial checksum? complete it) → TxBatch of the egress link ──► sendmmsg on
+ *                         links[L].fds[hash % n], then free
  *              ToStack  → descriptor on the rx ring ──► coordinator (doorbell if it sleeps)
  *              Drop / parse failure → free, count
  *         nothing done → sleep in poll() over {fd, eventfd} (need-wakeup flags set on both inbound rings)
@@ -16,6 +17,12 @@
  * Forwarded frames never leave this thread: freed right after sendmmsg returns (the kernel has copied
  * them). Only packets for the stack cross to the coordinator.
  *
+ * Checksum offload: the endpoint reports per packet what the kernel said (`RxChecksum`, AF_PACKET in
+ * recvmmsg and mmap modes). Verified or partial (a local sender's tx checksum offload, e.g. over a veth)
+ * go to the stack with `DESC_FLAG_CHECKSUM_OK` (plus `DESC_FLAG_CHECKSUM_PARTIAL`), so it skips the check
+ * a partial checksum would fail; a partial packet that is forwarded gets its UDP/TCP checksum completed
+ * in software first (a receiver elsewhere would drop it), and only those packets pay that pass.
+ *
  * Thread: the dispatch worker. Hot path (everything but the constructor and `release`): no allocation,
  * no closure, no string, no throw; counters written once per batch.
  */
@@ -23,12 +30,15 @@ import {
   PacketWriter,
   SEND_BATCH_SIZE,
   TxBatch,
+  RxChecksum,
   TxCounter,
   WaitResult,
   type Endpoint,
   type StopFd,
 } from '../fdbased/index.ts';
 import {
+  DESC_FLAG_CHECKSUM_OK,
+  DESC_FLAG_CHECKSUM_PARTIAL,
   DESC_FLAG_MULTICAST,
   DESC_FRAME,
   DESC_HASH,
@@ -54,6 +64,7 @@ import {
   IPV6_PROTOCOL_NUMBER,
   ParseReason,
   ParsedPacket,
+  completeTransportChecksum,
   flowHashIpv4Int32,
   flowHashIpv6Int32,
   parsePacket,
@@ -124,6 +135,8 @@ export class DispatchLoop {
   // Receive batch: frames[0..have) are this thread's free frames ready for the next receive.
   private readonly frames: Int32Array;
   private readonly lengths: Int32Array;
+  /** `RxChecksum` of each received packet, filled by the endpoint with `frames`/`lengths`. */
+  private readonly checksums: Uint8Array;
   private readonly fresh: Int32Array;
   private have = 0;
   /** Frames published to the coordinator and not yet back; at most `lendLimit` (half the pool). */
@@ -171,6 +184,7 @@ export class DispatchLoop {
     this.lendLimit = p.pool.frameCount >> 1;
     this.frames = new Int32Array(p.batchSize);
     this.lengths = new Int32Array(p.batchSize);
+    this.checksums = new Uint8Array(p.batchSize);
     this.fresh = new Int32Array(p.batchSize);
     this.writers = p.links.map((l) => {
       const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader: false });
@@ -246,7 +260,7 @@ export class DispatchLoop {
       this.stats[WorkerStat.poolEmpty]!++;
       return 0;
     }
-    const n = this.endpoint.receive(0, this.frames, this.lengths, have);
+    const n = this.endpoint.receive(0, this.frames, this.lengths, have, this.checksums);
     if (n <= 0) return n;
     this.dispatch(n);
     this.frames.copyWithin(0, n, have); // the unused frames move to the front
@@ -256,7 +270,7 @@ export class DispatchLoop {
 
   /** Parses, hashes and decides each of the `n` received frames; forwards, publishes or frees every one. */
   private dispatch(n: number): void {
-    const view = this.view, pool = this.pool, frames = this.frames, lengths = this.lengths;
+    const view = this.view, pool = this.pool, frames = this.frames, lengths = this.lengths, checksums = this.checksums;
     const parsed = this.parsed, decision = this.decision, forwarder = this.forwarder;
     const rx = this.rx, records = rx.records, stats = this.stats;
     const rxOffset = this.rxOffset, linkHeader = this.linkHeader, ethernet = this.ethernet;
@@ -268,11 +282,15 @@ export class DispatchLoop {
     if (cap > n) cap = n;
     const room = cap > 0 ? rx.reserve(cap) : 0;
     let published = 0, forwarded = 0, forwardDrops = 0, ringDrops = 0, bytes = 0;
+    let notReady = 0, valid = 0, completed = 0;
     for (let i = 0; i < n; i++) {
       const frame = frames[i]!;
       const start = pool.offsetOf(frame) + rxOffset;
       const length = lengths[i]! + linkHeader;
+      const checksum = checksums[i]!;
       bytes += length;
+      if (checksum === RxChecksum.NotReady) notReady++;
+      else if (checksum === RxChecksum.Valid) valid++;
       const reason = parsePacket(view, start, start + length, ethernet, parsed);
       if (reason !== ParseReason.Ok) {
         stats[RX_DROPS_BY_REASON + reason]!++;
@@ -288,6 +306,10 @@ export class DispatchLoop {
         if (decision.extraLength > 0) this.sendExtra(hash);
       }
       if (action === ForwardVerdict.Forward) {
+        // A partial checksum (the field holds the pseudo-header sum) must be whole before it leaves: the
+        // forwarder rewrote only what the checksum does not cover (MACs, TTL), in place.
+        if (checksum === RxChecksum.NotReady && parsed.fragment === FragmentKind.None &&
+            completeTransportChecksum(view, parsed.transportProtocol, parsed.transportOffset, parsed.end)) completed++;
         const link = decision.link;
         const k = this.forwardBatches[link]!.add(hash, 0, decision.start, decision.end - decision.start);
         this.forwardFrames[link]![k] = frame;
@@ -301,13 +323,15 @@ export class DispatchLoop {
         const s = rx.slot(published++);
         const transportOffset = parsed.transportOffset >= 0 && parsed.fragment !== FragmentKind.NonFirst ? parsed.transportOffset - start : NO_HEADER;
         const multicast = parsed.linkOffset >= 0 && (view.getUint8(parsed.linkOffset) & 1) !== 0 ? DESC_FLAG_MULTICAST : 0;
+        const checksumFlags = checksum === RxChecksum.Unknown ? 0
+          : checksum === RxChecksum.NotReady ? DESC_FLAG_CHECKSUM_OK | DESC_FLAG_CHECKSUM_PARTIAL : DESC_FLAG_CHECKSUM_OK;
         records[s + DESC_FRAME] = frame;
         records[s + DESC_POOL] = pool.id;
         records[s + DESC_OFFSET] = rxOffset;
         records[s + DESC_LENGTH] = length;
         records[s + DESC_HASH] = hash;
         records[s + DESC_HEADERS] = packHeaders(parsed.networkOffset - start, transportOffset);
-        records[s + DESC_PROTOCOLS] = packProtocols(parsed.networkProtocol, parsed.transportProtocol < 0 ? 0 : parsed.transportProtocol, multicast);
+        records[s + DESC_PROTOCOLS] = packProtocols(parsed.networkProtocol, parsed.transportProtocol < 0 ? 0 : parsed.transportProtocol, multicast | checksumFlags);
         records[s + DESC_USER] = decision.reason;
       } else {
         forwardDrops++;
@@ -323,6 +347,9 @@ export class DispatchLoop {
     stats[WorkerStat.forwardDrops]! += forwardDrops;
     stats[WorkerStat.ringDrops]! += ringDrops;
     stats[WorkerStat.batches]!++;
+    if (notReady !== 0) stats[WorkerStat.rxChecksumNotReady]! += notReady;
+    if (valid !== 0) stats[WorkerStat.rxChecksumValid]! += valid;
+    if (completed !== 0) stats[WorkerStat.checksumsCompleted]! += completed;
     if (ringDrops > 0) rx.countDrops(ringDrops);
     this.lent += published;
     if (published > 0 && rx.publish(published)) {

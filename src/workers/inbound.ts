@@ -55,7 +55,10 @@ export class InboundPacket {
   networkProtocol = 0;
   /** IP protocol number (0 when none, e.g. ARP). */
   transportProtocol = 0;
-  /** `DESC_FLAG_*` bits (multicast link destination, …). */
+  /**
+   * `DESC_FLAG_*` bits (multicast link destination, checksum OK: the kernel verified it or the sender
+   * offloaded it, and `DESC_FLAG_CHECKSUM_PARTIAL` for the latter).
+   */
   flags = 0;
   /**
    * The engine's 5-tuple flow hash as a signed int32 (the same 32 bits; `>>> 0` for the unsigned value,

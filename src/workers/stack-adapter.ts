@@ -17,9 +17,18 @@
  * pump go out at the end of the current task (one microtask flush). `tick` runs every `tickMs` between
  * start and stop; `stop` frees the frames still waiting for a neighbor.
  *
+ * Checksum offload: a packet whose descriptor says `DESC_FLAG_CHECKSUM_OK` (the kernel verified its
+ * checksum, or the sender left it to offload) goes to `handleInbound` with `checksumValidated`, so UDP
+ * sockets and the reuseport `AppEndpoint`s skip their check. A packet the stack forwards that carries
+ * `DESC_FLAG_CHECKSUM_PARTIAL` gets its UDP/TCP checksum completed in the tx copy.
+ *
  * Thread: main. Per packet: no allocation of its own (`Stack.handleInbound` documents its own).
  */
-import { ParseReason, ParsedPacket, StackAction, copyLinkAddress, parsePacket, type LinkOutput, type NeighborTable, type Stack } from '../tcpip/index.ts';
+import {
+  FragmentKind, ParseReason, ParsedPacket, StackAction, completeTransportChecksum, copyLinkAddress, parsePacket,
+  type LinkOutput, type NeighborTable, type Stack,
+} from '../tcpip/index.ts';
+import { DESC_FLAG_CHECKSUM_OK, DESC_FLAG_CHECKSUM_PARTIAL } from '../ring/index.ts';
 import { validateInteger } from '../validate.ts';
 import type { InboundPacket, PacketSender, StackHandler } from './inbound.ts';
 import { OutboundBatch } from './outbound.ts';
@@ -34,6 +43,8 @@ export class StackAdapter implements StackHandler, LinkOutput {
   readonly stack: Stack;
   /** Packets the stack asked to send that found no free tx frame, or whose link does not exist. */
   sendFailures = 0;
+  /** Packets the stack forwarded whose partial checksum (`DESC_FLAG_CHECKSUM_PARTIAL`) was completed in the copy. */
+  checksumsCompleted = 0;
   private engine: PacketSender | null = null;
   private batches: OutboundBatch[] = [];
   private readonly parsed = new ParsedPacket();
@@ -94,11 +105,15 @@ export class StackAdapter implements StackHandler, LinkOutput {
     const end = p.offset + p.length;
     if (parsePacket(p.view, p.offset, end, true, this.parsed) !== ParseReason.Ok) return;
     const stack = this.stack;
-    const action = stack.handleInbound(p.link + 1, p.view, p.offset, end, this.parsed, this.out, 0, -1);
+    const flags = p.flags;
+    const action = stack.handleInbound(p.link + 1, p.view, p.offset, end, this.parsed, this.out, 0, -1, (flags & DESC_FLAG_CHECKSUM_OK) !== 0);
     const r = stack.result;
     this.hash = p.hash;
     if (r.outLength > 0) this.sendFrame(r.outNic, this.out, 0, r.outLength);
-    if (action === StackAction.Forward) this.copyOut(r.egressNic - 1, p.bytes, r.frameOffset, r.frameLength);
+    if (action === StackAction.Forward) {
+      const partial = (flags & DESC_FLAG_CHECKSUM_PARTIAL) !== 0 && this.parsed.fragment === FragmentKind.None;
+      this.copyOut(r.egressNic - 1, p.bytes, r.frameOffset, r.frameLength, partial);
+    }
   }
 
   flush(): void {
@@ -176,8 +191,12 @@ export class StackAdapter implements StackHandler, LinkOutput {
     }
   }
 
-  /** Copies `bytes[offset, +length)` into a tx frame and queues it on `link`. */
-  private copyOut(link: number, bytes: Uint8Array, offset: number, length: number): void {
+  /**
+   * Copies `bytes[offset, +length)` into a tx frame and queues it on `link`. With `partial`, the copy is
+   * the packet `this.parsed` describes (starting at `offset`) and its partial UDP/TCP checksum is
+   * completed in the copy before it is queued.
+   */
+  private copyOut(link: number, bytes: Uint8Array, offset: number, length: number, partial = false): void {
     const engine = this.engine;
     const batch = this.batches[link];
     if (engine === null || batch === undefined) {
@@ -190,7 +209,12 @@ export class StackAdapter implements StackHandler, LinkOutput {
       this.sendFailures++;
       return;
     }
-    pool.bytes.set(bytes.subarray(offset, offset + length), pool.offsetOf(frame));
+    const at = pool.offsetOf(frame);
+    pool.bytes.set(bytes.subarray(offset, offset + length), at);
+    if (partial) {
+      const parsed = this.parsed, shift = at - offset; // same offsets, moved into the tx frame
+      if (completeTransportChecksum(pool.view, parsed.transportProtocol, parsed.transportOffset + shift, parsed.end + shift)) this.checksumsCompleted++;
+    }
     batch.add(frame, 0, length, this.hash);
     if (batch.count === batch.capacity) engine.writePackets(link, batch);
     this.scheduleFlush();

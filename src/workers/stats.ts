@@ -26,11 +26,23 @@
  *       16.. rxDropsByReason[PARSE_REASON_COUNT]   parse failures by `ParseReason` (index 0, Ok, stays 0)
  *       then forwardReasons[FORWARD_REASON_COUNT]  outcomes of the stack's `forwardPacket` by `ForwardReason`
  *                                                  (Ethernet engines; the forwarder writes them directly)
+ *       then CHECKSUM_STATS:   (appended last so every slot above keeps its index)
+ *          +0 rxChecksumNotReady   packets the kernel said carry a partial checksum (TP_STATUS_CSUMNOTREADY: a
+ *                                  local sender's tx checksum offload); handed on as checksum-OK
+ *          +1 rxChecksumValid      packets whose checksum the kernel or device verified (TP_STATUS_CSUM_VALID)
+ *          +2 checksumsCompleted   NotReady packets forwarded after their UDP/TCP checksum was completed here
  * ```
  * Thread: `createStatsBuffer`/`readStats` any; the worker writes through `WorkerStat` indices.
  */
 import { NetshardError } from '../errors.ts';
 import { FORWARD_REASON_COUNT, ForwardReason, PARSE_REASON_COUNT, parseReasonName } from '../tcpip/index.ts';
+
+/** First slot of the drops-by-parse-reason array. */
+export const RX_DROPS_BY_REASON = 16;
+/** First slot of the forward-reason array. */
+export const FORWARD_REASONS = RX_DROPS_BY_REASON + PARSE_REASON_COUNT;
+/** First slot of the checksum-offload counters, after the forward reasons (see the layout above). */
+export const CHECKSUM_STATS = FORWARD_REASONS + FORWARD_REASON_COUNT;
 
 /** Slot indices into the stats `Float64Array`. */
 export const WorkerStat = {
@@ -50,15 +62,14 @@ export const WorkerStat = {
   heartbeat: 13,
   startedAt: 14,
   poolEmpty: 15,
+  rxChecksumNotReady: CHECKSUM_STATS,
+  rxChecksumValid: CHECKSUM_STATS + 1,
+  checksumsCompleted: CHECKSUM_STATS + 2,
 } as const;
 export type WorkerStat = (typeof WorkerStat)[keyof typeof WorkerStat];
 
-/** First slot of the drops-by-parse-reason array. */
-export const RX_DROPS_BY_REASON = 16;
-/** First slot of the forward-reason array. */
-export const FORWARD_REASONS = RX_DROPS_BY_REASON + PARSE_REASON_COUNT;
 /** Float64 slots in a stats buffer. */
-export const STATS_SLOTS = FORWARD_REASONS + FORWARD_REASON_COUNT;
+export const STATS_SLOTS = CHECKSUM_STATS + 3;
 
 const NAMES = Object.keys(WorkerStat) as (keyof typeof WorkerStat)[];
 const FORWARD_NAMES = Object.keys(ForwardReason);

@@ -187,6 +187,8 @@ export class Stack {
   private readonly scratch = new DataView(new ArrayBuffer(SCRATCH_SIZE));
   private lastView: DataView | null = null;
   private lastBytes: Uint8Array = new Uint8Array(0);
+  /** The current `handleInbound` packet's transport checksum needs no verifying (its `checksumValidated`). */
+  private checksumValidated = false;
 
   /** Makes an empty stack. Throws ERR_INVALID_ARG_* for bad options. Control path. */
   constructor(options: StackOptions = {}) {
@@ -304,11 +306,16 @@ export class Stack {
 
   /**
    * Handles one received frame `view[offset, end)` from NIC `nicId`, parsed into `parsed`; `packet` is
-   * the caller's handle on it (a frame index) for the neighbor queue when forwarding, or -1. Returns
-   * the action; details in `this.result`. See the file comment for the contract. Never throws.
+   * the caller's handle on it (a frame index) for the neighbor queue when forwarding, or -1;
+   * `checksumValidated`: the link verified the transport checksum or the sender left it to offload
+   * (RX checksum offload, `TP_STATUS_CSUMNOTREADY`), so endpoints do not verify it. Returns the action;
+   * details in `this.result`. See the file comment for the contract. Never throws.
    */
-  handleInbound(nicId: number, view: DataView, offset: number, end: number, parsed: ParsedPacket, out: DataView, outOffset: number, packet = -1): StackAction {
+  handleInbound(
+    nicId: number, view: DataView, offset: number, end: number, parsed: ParsedPacket, out: DataView, outOffset: number, packet = -1, checksumValidated = false,
+  ): StackAction {
     const r = this.result.reset();
+    this.checksumValidated = checksumValidated;
     const nic = this.nics.get(nicId);
     if (nic === undefined) return this.done(StackAction.Drop, StackReason.UnknownNic);
     if (parsed.linkOffset !== offset || parsed.networkOffset < 0 || parsed.end < 0 || parsed.end > end) return this.done(StackAction.Drop, StackReason.Malformed);
@@ -464,13 +471,13 @@ export class Stack {
         this.lastBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       }
       this.packet.set(this.lastBytes, view, isIpv4 ? IPV4_PROTOCOL_NUMBER : IPV6_PROTOCOL_NUMBER, parsed.networkOffset,
-        parsed.transportProtocol, parsed.transportOffset, parsed.end, nic.id, broadcast, false);
+        parsed.transportProtocol, parsed.transportOffset, parsed.end, nic.id, broadcast, this.checksumValidated);
       delivered = this.transport.deliverPacket(this.packet);
     }
     if (delivered > 0) return this.done(StackAction.Delivered, StackReason.Delivered);
     if (delivered < 0 || parsed.transportProtocol !== UDP_PROTOCOL_NUMBER) return this.done(StackAction.Drop, StackReason.NoEndpoint);
     // Linux answers only a datagram whose checksum holds (`__udp4_lib_rcv`: checksum, then port unreachable).
-    if (!verifyUdpChecksum(view, parsed.networkProtocol, parsed.networkOffset, parsed.transportOffset, parsed.end - parsed.transportOffset)) {
+    if (!this.checksumValidated && !verifyUdpChecksum(view, parsed.networkProtocol, parsed.networkOffset, parsed.transportOffset, parsed.end - parsed.transportOffset)) {
       return this.done(StackAction.Drop, StackReason.BadChecksum);
     }
     const ip = parsed.networkOffset;
