@@ -19,8 +19,9 @@
  * ```
  * The fanout group ignores outgoing frames (`openPacketSockets(…, { ignoreOutgoing: true })`); the kernel's
  * view (`readKernelLink`, `forwardingConfigFromKernel`) and the bridge live in `workers/forward-setup.ts`.
- * Neighbours come from the kernel's table (resolved entries on the two interfaces, a snapshot): the
- * workers forward only to static next hops.
+ * Neighbours: the kernel's table (a snapshot) and --neighbor seed the workers; in L3 over AF_PACKET the
+ * coordinator runs a `ForwardResolver` (a `Stack` owning the interfaces' addresses) that resolves the
+ * next hops the workers do not know by ARP/NDP and hands what it learns to them (`Engine.updateNeighbors`).
  *
  * `netshard serve` wires `serve` (workers/serve.ts) and prints each instance's counters once a second;
  * `netshard demo` runs `runDemo` (workers/demo.ts), which prints through the `log` given here.
@@ -40,11 +41,13 @@ import { parseIpv4, parseIpv6 } from './tcpip/index.ts';
 import {
   Bridge,
   Engine,
+  ForwardResolver,
   forwardingConfigFromKernel,
   kernelForwardingKeys,
   linkOnSubnet,
   readKernelLink,
-  type ForwardingConfig,
+  type ForwardNeighbor,
+  type ForwardRoute,
   type KernelLink,
   type WorkerExitEvent,
   type WorkerStats,
@@ -54,6 +57,7 @@ import {
   type ServeOptions,
   type UdpServer,
 } from './workers/index.ts';
+import { BENCH_HELP, parseBenchArgs, runBench } from './workers/index.ts';
 
 /** Process exit codes. */
 const EXIT_OK = 0;
@@ -88,6 +92,13 @@ each packet (TTL - 1, MACs rewritten) and sends it on the other interface itself
   --duration SECONDS         stop after SECONDS (default: run until Ctrl-C or SIGTERM)
   --json                     print the summary as one JSON object on stdout; progress goes to stderr
   -h, --help                 this help
+
+Next hops: the kernel's resolved neighbours (read once at start) and --neighbor go to the workers; a
+next hop they do not know is resolved by the engine's own stack on the main thread (ARP / IPv6 neighbour
+discovery from the interfaces' addresses; packets wait in a bounded queue meanwhile, and are dropped and
+counted if it fails), and every entry it learns is handed to the workers, which forward to it from then
+on. It keeps verifying those entries and takes them back from the workers when they fail. --tun and
+--bridge resolve nothing (no link layer; frames pass unchanged).
 
 The namespace's kernel keeps answering ARP and pings for the interfaces' own addresses (it sees every
 frame too); keep its forwarding off (sysctl net.ipv4.ip_forward=0), or packets are forwarded twice.
@@ -129,8 +140,8 @@ each), a stack that owns the --address(es) on that link (it answers ARP, NDP and
   --json                     print the summary as one JSON object on stdout; progress goes to stderr
   -h, --help                 this help
 
-Once a second it prints each instance's datagrams in/out, flows seen and drops. Senders on the link must
-checksum in software (a veth peer's tx checksum offload off), or datagrams are dropped as checksum errors.
+Once a second it prints each instance's datagrams in/out, flows seen and drops. Datagrams whose sender left
+the checksum to offload (a local veth peer) are accepted in recvmmsg and mmap modes; readv verifies all.
 Needs CAP_NET_RAW
 (AF_PACKET), and CAP_SYS_ADMIN with --netns: run as root.`;
 
@@ -138,6 +149,7 @@ const COMMANDS: Record<string, Command> = {
   forward: { summary: 'forward packets between two interfaces (L3 routing, or L2 with --bridge)', help: FORWARD_HELP, run: forward },
   serve: { summary: 'reuseport UDP servers in app workers on the engine\'s own stack', help: SERVE_HELP, run: serveCommand },
   demo: { summary: 'a one-minute tour: forwarding, the stack (ARP, ping), reuseport servers', help: DEMO_HELP, run: demo },
+  bench: { summary: 'the forwarding matrix: netshard vs the kernel and a C forwarder, same run', help: BENCH_HELP, run: bench },
 };
 
 const HELP = `Usage: netshard <command> [options]
@@ -400,11 +412,11 @@ function networkOf(p: IpPrefix): Uint8Array {
 // ─── forward: the kernel's view of the two interfaces ───────────────────────────────────────────────────
 
 /**
- * Builds the workers' L3 rules: the interfaces' addresses (connected routes) and neighbours from the kernel
- * (`forwardingConfigFromKernel`), with --route and --neighbor placed on a link (dev=, else the link whose
- * subnet holds the address; routes without either leave on --out). Throws ERR_NETSHARD_USAGE.
+ * Places --route and --neighbor on a link (dev=, else the link whose subnet holds the address; routes
+ * without either leave on --out): with the kernel's addresses and neighbours they make the workers' L3
+ * rules (`forwardingConfigFromKernel`) and the resolver's stack. Throws ERR_NETSHARD_USAGE.
  */
-function forwardingConfig(o: ForwardOptions, kernel: readonly KernelLink[]): ForwardingConfig {
+function forwardingRules(o: ForwardOptions, kernel: readonly KernelLink[]): { routes: ForwardRoute[]; neighbors: ForwardNeighbor[] } {
   const linkOf = (name: string | undefined): number => (name === undefined ? -1 : o.links.indexOf(name));
   const routes = o.routes.map((r) => {
     let link = linkOf(r.dev);
@@ -420,7 +432,7 @@ function forwardingConfig(o: ForwardOptions, kernel: readonly KernelLink[]): For
     if (link < 0) throw usage(`--neighbor ${n.text}: ${n.address.text} is on neither ${o.links.join(' nor ')}'s subnets (add dev=IFACE)`);
     return { link, address: n.address.text, linkAddress: n.mac };
   });
-  return forwardingConfigFromKernel(kernel, routes, neighbors);
+  return { routes, neighbors };
 }
 
 // ─── forward: fds ───────────────────────────────────────────────────────────────────────────────────────
@@ -548,8 +560,11 @@ async function forward(argv: string[]): Promise<number> {
   const [inFds, outFds] = openLinks(o);
   try {
     const kernel = o.links.map((name) => readKernelLink(name, o.netns));
-    const forwarding = o.bridge ? null : forwardingConfig(o, kernel);
+    const rules = o.bridge ? null : forwardingRules(o, kernel);
+    const forwarding = rules === null ? null : forwardingConfigFromKernel(kernel, rules.routes, rules.neighbors);
     const bridge = o.bridge ? new Bridge() : null;
+    // L3 over Ethernet: the coordinator's stack resolves the next hops the workers do not know.
+    const resolver = rules === null || o.tun ? null : new ForwardResolver(kernel, rules.routes, rules.neighbors);
     const twice = kernelForwardingKeys(o.netns);
     if (twice.length > 0) say(`warning: the kernel${o.netns === undefined ? '' : ` in ${o.netns}`} forwards too (${twice.join(', ')} = 1): packets may be forwarded twice`);
     const engine = new Engine({
@@ -562,16 +577,19 @@ async function forward(argv: string[]): Promise<number> {
       })),
       forwarding,
       ...(bridge === null ? {} : { stack: bridge }),
+      ...(resolver === null ? {} : { stack: resolver }),
     });
     const labels = [...inFds.map((_, q) => `${o.links[0]}#${q}`), ...outFds.map((_, q) => `${o.links[1]}#${q}`)];
-    return await run(o, engine, bridge, labels, kernel, say);
+    return await run(o, engine, bridge, resolver, labels, kernel, say);
   } finally {
     closeFds([...inFds, ...outFds]);
   }
 }
 
 /** Runs a built engine until a signal, --duration, or a link without workers; prints; returns the exit code. */
-async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, labels: string[], kernel: KernelLink[], say: (line: string) => void): Promise<number> {
+async function run(
+  o: ForwardOptions, engine: Engine, bridge: Bridge | null, resolver: ForwardResolver | null, labels: string[], kernel: KernelLink[], say: (line: string) => void,
+): Promise<number> {
   const tally = new Tally(labels.length);
   const exits: { worker: string; generation: number; reason: string; restarting: boolean; error: string | null }[] = [];
   let stop: (reason: StopReason) => void = () => {};
@@ -604,7 +622,7 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
     const cpuStart = mainThreadCpuSeconds();
     const what = o.bridge ? 'L2 bridge' : `L3, ${kernel.reduce((n, k) => n + k.addresses.length, 0)} addresses, ${o.routes.length} extra routes`;
     say(`forwarding ${o.links[0]} <-> ${o.links[1]}${o.netns === undefined ? '' : ` in ${o.netns}`}: ${what}, ${o.mode}, ${o.workers} worker(s) per side; Ctrl-C stops`);
-    const view = new LiveView(o.json ? process.stderr : process.stdout, labels, engine, tally, say);
+    const view = new LiveView(o.json ? process.stderr : process.stdout, labels, engine, tally, say, resolver);
     live = view;
     const timer = setInterval(() => view.tick(), 1000);
     const limit = o.duration > 0 ? setTimeout(() => stop('duration'), o.duration * 1000) : null;
@@ -626,6 +644,7 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
       cpuSeconds: cpu,
       busyFraction: seconds > 0 ? cpu / seconds : 0,
       ...(bridge === null ? {} : { bridged: bridge.bridged, bridgeDrops: bridge.drops }),
+      ...(resolver === null ? {} : { neighbors: resolver.stats() }),
       ...engine.coordinatorStats(),
     };
     if (o.json) {
@@ -642,6 +661,14 @@ async function run(o: ForwardOptions, engine: Engine, bridge: Bridge | null, lab
       `coordinator: event loop ${(elu.utilization * 100).toFixed(1)}% busy, main thread ${(coordinator.busyFraction * 100).toFixed(1)}% of a core; ` +
         `${engine.coordinatorStats().restarts} worker restart(s)${bridge === null ? '' : `; bridged ${bridge.bridged}, dropped ${bridge.drops}`}`,
     );
+    if (coordinator.neighbors !== undefined) {
+      const n = coordinator.neighbors;
+      say(
+        `next hops: ${n.resolutions} resolved, ${n.failures} failed (${n.solicits} requests); ${n.handoffs} packet(s) without one went to the coordinator: ` +
+          `${n.forwarded} sent at once, ${n.queued} queued, ${n.sentAfterResolution} sent after resolution, ${n.unresolved + n.dropped} dropped; ` +
+          `${n.published} entries in the workers (${n.updates} update(s))`,
+      );
+    }
     if (failure !== '') throw new NetshardError('ERR_NETSHARD_LINK_ENDED', failure);
     return EXIT_OK;
   } finally {
@@ -662,14 +689,23 @@ class LiveView {
   private readonly engine: Engine;
   private readonly tally: Tally;
   private readonly say: (line: string) => void;
+  private readonly resolver: ForwardResolver | null;
 
-  constructor(stream: NodeJS.WriteStream, labels: string[], engine: Engine, tally: Tally, say: (line: string) => void) {
+  constructor(stream: NodeJS.WriteStream, labels: string[], engine: Engine, tally: Tally, say: (line: string) => void, resolver: ForwardResolver | null) {
     this.stream = stream;
     this.labels = labels;
     this.engine = engine;
     this.tally = tally;
     this.say = say;
+    this.resolver = resolver;
     this.tty = stream.isTTY === true;
+  }
+
+  /** The next-hop part of a line: entries the workers hold, packets the coordinator forwarded for them. */
+  private nextHops(): string {
+    if (this.resolver === null) return '';
+    const n = this.resolver.stats();
+    return `next hops: ${n.published} in workers, ${n.handoffs} via coordinator, ${n.unresolved + n.dropped} unresolved`;
   }
 
   tick(): void {
@@ -681,10 +717,12 @@ class LiveView {
     const rx = pps.reduce((a, b) => a + b, 0);
     if (!this.tty) {
       const per = totals.map((t, i) => `${this.labels[i]} rx ${count(t.rxPackets)} tx ${count(t.txPackets)} fwd ${count(t.forwarded)} drop ${count(t.drops)}`);
-      this.say(`[${this.ticks}s] rx ${rate(rx)}pps tx ${rate(txPps)}pps | ${per.join(' | ')}`);
+      const hops = this.nextHops();
+      this.say(`[${this.ticks}s] rx ${rate(rx)}pps tx ${rate(txPps)}pps | ${per.join(' | ')}${hops === '' ? '' : ` | ${hops}`}`);
       return;
     }
     const lines = [`[${this.ticks}s] total rx ${rate(rx)}pps, tx ${rate(txPps)}pps`, ...table(this.labels, totals, pps)];
+    if (this.resolver !== null) lines.push(this.nextHops());
     const stream = this.stream;
     if (this.drawn > 0) stream.write(`\x1b[${this.drawn}F\x1b[J`); // back to the table's first line, clear below
     stream.write(`${lines.join('\n')}\n`);
@@ -875,6 +913,37 @@ async function demo(argv: string[]): Promise<number> {
     return EXIT_OK;
   } catch (err) {
     if (err instanceof NetshardError && err.code === 'ERR_NETSHARD_ABORTED') return EXIT_OK;
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+// ─── bench ──────────────────────────────────────────────────────────────────────────────────────────────
+
+/** `netshard bench`: see BENCH_HELP. Returns the exit code (0 after Ctrl-C too: the bench removed what it made). */
+async function bench(argv: string[]): Promise<number> {
+  const o = parseBenchArgs(argv);
+  const progress = o.json ? process.stderr : process.stdout;
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const results = await runBench(o, {
+      log: (line) => void progress.write(`${line}\n`),
+      write: (text) => void progress.write(text),
+      isTTY: progress.isTTY === true,
+      signal: controller.signal,
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(results)}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof NetshardError && err.code === 'ERR_NETSHARD_ABORTED') {
+      progress.write(`${err.message}\n`);
+      return EXIT_OK;
+    }
     throw err;
   } finally {
     process.off('SIGINT', onSignal);

@@ -24,11 +24,12 @@ import { NetshardError } from '../errors.ts';
 import { syscalls } from '../fdbased/index.ts';
 import { PortManager } from '../ports/index.ts';
 import { DESC_FRAME, FramePool, type RingConsumer } from '../ring/index.ts';
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from '../tcpip/index.ts';
 import { validateInteger } from '../validate.ts';
 import { validateEngineOptions, type CheckedEngineOptions, type EngineOptions } from './engine-options.ts';
 import { ENGINE_COUNTER_COUNT, EngineCounter, type PoolState, type WorkerExitEvent, type WorkerOnlineEvent, type RetiredPool } from './engine-events.ts';
 import { createForwarder } from './create-forwarder.ts';
-import type { ForwardingConfig } from './forwarding.ts';
+import { validateNeighborChanges, type ForwardingConfig, type ForwardNeighbor, type NeighborChange } from './forwarding.ts';
 import { InboundPacket, type OutboundBatchLike, type PacketSender, type StackHandler } from './inbound.ts';
 import { CLOCK_TICK_MS, CLOCK_WORD, CONTROL_EVENT_FD, DOORBELL_WORD, ENGINE_BUFFER_BYTES, type WorkerMessage } from './messages.ts';
 import { OutboundBatch } from './outbound.ts';
@@ -77,6 +78,9 @@ export class Engine extends EventEmitter implements PacketSender {
   private readonly single = new OutboundBatch(1);
   private nextPoolId = 1;
   private reconfigureId = 0;
+  /** Bumped by each change of `forwarding`; the version each slot's worker was built with. */
+  private forwardingVersion = 0;
+  private readonly slotVersions = new WeakMap<WorkerSlot, number>();
   private pumpDone: Promise<void> = Promise.resolve();
   private stopping: Promise<void> | null = null;
   private stackStarted = false;
@@ -184,6 +188,7 @@ export class Engine extends EventEmitter implements PacketSender {
     createForwarder(forwarding, this.options.links); // checks it fully, as a worker will build it
     const config = forwarding === null ? null : structuredClone(forwarding);
     this.forwarding = config;
+    this.forwardingVersion++;
     const id = ++this.reconfigureId;
     await Promise.all(
       this.slots.filter((s) => s.state === 'running').map(
@@ -191,6 +196,36 @@ export class Engine extends EventEmitter implements PacketSender {
           new Promise<void>((resolve, reject) => {
             s.pending.set(id, { resolve, reject });
             s.post({ kind: 'reconfigure', id, forwarding: config });
+          }),
+      ),
+    );
+  }
+
+  /**
+   * Applies next-hop changes (what the coordinator's neighbor table learned or lost) to every running
+   * worker's forwarder, in one message per worker (`neighbors` + its eventfd), and to the configuration
+   * later workers start with; resolves when each applied them between two batches. Does nothing without
+   * forwarding. Rejects with a worker's error. Throws ERR_INVALID_ARG_* / ERR_OUT_OF_RANGE. Control path.
+   */
+  async updateNeighbors(changes: readonly NeighborChange[]): Promise<void> {
+    const list = validateNeighborChanges(structuredClone(changes), this.linkCount);
+    const config = this.forwarding;
+    if (config === null || list.length === 0) return;
+    const byKey = new Map<string, ForwardNeighbor>();
+    for (const n of config.neighbors ?? []) byKey.set(neighborKey(n.link, n.address), n);
+    for (const c of list) {
+      if (c.linkAddress === null) byKey.delete(neighborKey(c.link, c.address));
+      else byKey.set(neighborKey(c.link, c.address), { link: c.link, address: c.address, linkAddress: c.linkAddress });
+    }
+    this.forwarding = { ...config, neighbors: [...byKey.values()] }; // a new object: the caller's stays as given
+    this.forwardingVersion++;
+    const id = ++this.reconfigureId;
+    await Promise.all(
+      this.slots.filter((s) => s.state === 'running').map(
+        (s) =>
+          new Promise<void>((resolve, reject) => {
+            s.pending.set(id, { resolve, reject });
+            s.post({ kind: 'neighbors', id, changes: list });
           }),
       ),
     );
@@ -299,7 +334,8 @@ export class Engine extends EventEmitter implements PacketSender {
     const o = this.options;
     const poolId = this.nextPoolId;
     this.nextPoolId = this.nextPoolId >= 0xffff ? 1 : this.nextPoolId + 1;
-    return new WorkerSlot({
+    const version = this.forwardingVersion;
+    const slot = new WorkerSlot({
       index,
       generation,
       restarts,
@@ -323,9 +359,16 @@ export class Engine extends EventEmitter implements PacketSender {
       onMessage: (slot, message) => this.onMessage(slot, message),
       onExit: (slot, code) => this.onExit(slot, code),
     });
+    this.slotVersions.set(slot, version);
+    return slot;
   }
 
   private onMessage(slot: WorkerSlot, message: WorkerMessage): void {
+    if (message.kind === 'ready' && this.slotVersions.get(slot) !== this.forwardingVersion && this.slots[slot.index] === slot) {
+      // Built from a configuration changed since (reconfigure, neighbors) while it started: catch it up.
+      this.slotVersions.set(slot, this.forwardingVersion);
+      slot.post({ kind: 'reconfigure', id: ++this.reconfigureId, forwarding: this.forwarding });
+    }
     if (message.kind === 'ready' && slot.generation > 0 && this.slots[slot.index] === slot) {
       this.emit('workerOnline', { slot: slot.index, link: slot.link, fdIndex: slot.fdIndex, generation: slot.generation } satisfies WorkerOnlineEvent);
       this.ringDoorbell(); // the pump set flags on the old ring only: let it look again
@@ -450,4 +493,12 @@ export class Engine extends EventEmitter implements PacketSender {
     this.counters[stack !== null ? EngineCounter.stackPackets : EngineCounter.noStack]! += n;
     return n;
   }
+}
+
+/** `link address` with the address in one printed form (`2001:2::1` and `2001:0002::0001` are one key). */
+function neighborKey(link: number, address: string): string {
+  const v4 = parseIpv4(address);
+  if (v4 >= 0) return `${link} ${formatIpv4(v4)}`;
+  const bytes = new Uint8Array(16);
+  return `${link} ${parseIpv6(address, bytes) ? formatIpv6(bytes) : address}`;
 }

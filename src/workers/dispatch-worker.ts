@@ -37,7 +37,7 @@ import {
 } from './messages.ts';
 import { createForwarder } from './create-forwarder.ts';
 import type { ForwardLink } from './route-forwarder.ts';
-import { FORWARD_REASONS, STATS_SLOTS } from './stats.ts';
+import { CHECKSUM_STATS, FORWARD_REASONS } from './stats.ts';
 
 /** Headroom before a bare IP packet, so a forwarder can write a 14-byte Ethernet header in front of it. */
 const BARE_IP_HEADROOM = 16;
@@ -87,7 +87,7 @@ try {
   ends.push(txCompletions.producer);
   const forwardLinks: ForwardLink[] = init.links.map((l) => ({ ethernetHeader: l.ethernetHeader, linkAddress: l.linkAddress, mtu: l.mtu }));
   const stats = new Float64Array(init.stats);
-  const forwardCounters = stats.subarray(FORWARD_REASONS, STATS_SLOTS); // the stack forwarder counts here
+  const forwardCounters = stats.subarray(FORWARD_REASONS, CHECKSUM_STATS); // the stack forwarder counts here
   const loop = new DispatchLoop({
     endpoint,
     stopFd,
@@ -135,6 +135,13 @@ try {
       } else if (message.kind === 'reconfigure') {
         try {
           loop.setForwarder(createForwarder(message.forwarding, forwardLinks, forwardCounters));
+          post({ kind: 'reconfigured', id: message.id, error: null });
+        } catch (err) {
+          post({ kind: 'reconfigured', id: message.id, error: serializeError(err) });
+        }
+      } else if (message.kind === 'neighbors') {
+        try {
+          loop.forwarder?.updateNeighbors?.(message.changes); // no neighbor table (bare IP): nothing to do
           post({ kind: 'reconfigured', id: message.id, error: null });
         } catch (err) {
           post({ kind: 'reconfigured', id: message.id, error: serializeError(err) });

@@ -76,6 +76,23 @@ export interface Forwarder {
   /** Memory of the frames it writes itself (`extra*`), over a SharedArrayBuffer; null when it writes none. */
   readonly scratch: Uint8Array | null;
   decide(view: DataView, ingressLink: number, parsed: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict;
+  /**
+   * Applies next-hop changes the coordinator's neighbor table made (`NeighborChange`), between two
+   * batches. Absent on a forwarder without a neighbor table (bare IP). Control path: throws NetshardError.
+   */
+  updateNeighbors?(changes: readonly NeighborChange[]): void;
+}
+
+/**
+ * One change to the workers' neighbor tables, as the coordinator's `Stack` learned (or lost) it: `address`
+ * on `link` is now at `linkAddress`, or is no longer known (`linkAddress: null`; packets to it go back to
+ * the coordinator, NoNeighbor). Sent in batches (`Engine.updateNeighbors`), never per packet.
+ */
+export interface NeighborChange {
+  link: number;
+  address: string;
+  /** The MAC ('02:00:00:00:00:01'), or null to remove the entry. */
+  linkAddress: string | null;
 }
 
 /** One of the engine's own addresses: CIDR ('198.18.0.1/24') or bare (a host address), on `link`. */
@@ -111,9 +128,9 @@ export interface ForwardingConfig {
   /** Routes beyond the on-link ones. */
   routes?: ForwardRoute[];
   /**
-   * Static next-hop MACs for links with an Ethernet header. Workers do not resolve neighbors (ARP and
-   * NDP answers reach the coordinator's stack): a packet whose next hop is not listed goes to the stack
-   * (NoNeighbor), which resolves it.
+   * Next-hop MACs for links with an Ethernet header. Workers do not resolve neighbors (ARP and NDP
+   * answers reach the coordinator's stack): a packet whose next hop is not listed goes to the stack
+   * (NoNeighbor), which resolves it; what it learns reaches the workers as `NeighborChange`s.
    */
   neighbors?: ForwardNeighbor[];
 }
@@ -151,14 +168,35 @@ export function validateForwardingConfig(config: unknown, linkCount: number, nam
       const at = `${name}.neighbors[${i}]`;
       validateObject(n, at, ['address', 'linkAddress', 'link']);
       checkAddress(n.address, `${at}.address`);
-      validateString(n.linkAddress, `${at}.linkAddress`);
-      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(n.linkAddress)) {
-        throw new NetshardError('ERR_INVALID_ARG_VALUE', `${at}.linkAddress must be a MAC like "02:00:00:00:00:01", received '${n.linkAddress}'`);
-      }
+      checkMac(n.linkAddress, `${at}.linkAddress`);
       validateInteger(n.link, `${at}.link`, 0, linkCount - 1);
     });
   }
   return c;
+}
+
+/**
+ * Checks a batch of `NeighborChange`s for an engine of `linkCount` links and returns it. Control path:
+ * throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE naming the field.
+ */
+export function validateNeighborChanges(changes: unknown, linkCount: number, name = 'changes'): NeighborChange[] {
+  validateArray(changes, name);
+  const list = changes as NeighborChange[];
+  list.forEach((c, i) => {
+    const at = `${name}[${i}]`;
+    validateObject(c, at, ['link', 'address', 'linkAddress']);
+    validateInteger(c.link, `${at}.link`, 0, linkCount - 1);
+    checkAddress(c.address, `${at}.address`);
+    if (c.linkAddress !== null) checkMac(c.linkAddress, `${at}.linkAddress`);
+  });
+  return list;
+}
+
+function checkMac(value: unknown, name: string): void {
+  validateString(value, name);
+  if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(value)) {
+    throw new NetshardError('ERR_INVALID_ARG_VALUE', `${name} must be a MAC like "02:00:00:00:00:01", received '${value}'`);
+  }
 }
 
 /** Returns 4 or 6 for an address string; throws ERR_INVALID_ARG_VALUE otherwise. */

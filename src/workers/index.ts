@@ -20,6 +20,8 @@ export {
   type ForwardAddress,
   type ForwardNeighbor,
   type ForwardRoute,
+  type NeighborChange,
+  validateNeighborChanges,
 } from './forwarding.ts';
 export { RouteForwarder, type ForwardLink } from './route-forwarder.ts';
 export { StackForwarder } from './stack-forwarder.ts';
@@ -40,6 +42,7 @@ export {
   type ControlMessage,
   type InitMessage,
   type LinkInit,
+  type NeighborsMessage,
   type WorkerMessage,
 } from './messages.ts';
 export { DispatchLoop, LOOP_CONTROL, type DispatchLoopParts } from './dispatch-loop.ts';
@@ -66,4 +69,9 @@ export {
 } from './lab.ts';
 // `netshard forward`'s setup around the engine: the kernel's view of its interfaces (`ip -j`), the
 // ForwardingConfig built from it, and the coordinator-path L2 bridge.
-export { Bridge, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type KernelLink } from './forward-setup.ts';
+export {
+  Bridge, ForwardResolver, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type ForwardResolverOptions,
+  type ForwardResolverStats, type KernelLink,
+} from './forward-setup.ts';
+// `netshard bench`: the forwarding matrix against the kernel and the C forwarder (src/workers/perf).
+export * from './perf/index.ts';

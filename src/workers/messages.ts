@@ -24,7 +24,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { SerializedError } from '../errors.ts';
 import type { DispatchMode } from '../fdbased/index.ts';
-import type { ForwardingConfig } from './forwarding.ts';
+import type { ForwardingConfig, NeighborChange } from './forwarding.ts';
 
 // ---- shared words ----------------------------------------------------------------------------------
 
@@ -162,8 +162,16 @@ export interface ReconfigureMessage {
   forwarding: ForwardingConfig | null;
 }
 
+/** Apply next-hop changes to the current forwarder between two batches; answered with `reconfigured`. */
+export interface NeighborsMessage {
+  kind: 'neighbors';
+  /** Echoed in the reply. */
+  id: number;
+  changes: NeighborChange[];
+}
+
 /** Messages on the control port (coordinator → worker). `InitMessage` travels as workerData. */
-export type ControlMessage = StopMessage | ReconfigureMessage;
+export type ControlMessage = StopMessage | ReconfigureMessage | NeighborsMessage;
 
 // ---- worker → coordinator ------------------------------------------------------------------------------
 

@@ -12,6 +12,9 @@
  *   `forwardPacket` is called with no packet handle, so it never queues), and any request it wrote is
  *   not sent.
  * - Everything `forwardPacket` calls Local goes to the stack, with ARP and link multicast told apart.
+ * What the coordinator's stack resolves comes back as `NeighborChange`s (`updateNeighbors`, between
+ * batches): set as static entries here (they never expire in a worker; the coordinator removes them
+ * when its own entry fails or goes), so the next packets to that next hop forward in this thread.
  * ICMP errors it writes (time exceeded, fragmentation needed / packet too big) are sent by the loop
  * from `scratch` on the ingress link (`ForwardDecision.extra*`).
  *
@@ -28,7 +31,8 @@ import {
   type ParsedPacket,
 } from '../tcpip/index.ts';
 import { NetshardError } from '../errors.ts';
-import { ForwardVerdict, HandoffReason, type ForwardDecision, type Forwarder, type ForwardingConfig } from './forwarding.ts';
+import { parseIpv4, parseIpv6 } from '../tcpip/index.ts';
+import { ForwardVerdict, HandoffReason, type ForwardDecision, type Forwarder, type ForwardingConfig, type NeighborChange } from './forwarding.ts';
 import type { ForwardLink } from './route-forwarder.ts';
 
 /** Bytes of scratch for one frame the forwarder writes itself: Ethernet + an IPv6 minimum-MTU ICMP error. */
@@ -68,6 +72,27 @@ export class StackForwarder implements Forwarder {
     }
     for (const n of config.neighbors ?? []) stack.addStaticNeighbor(n.link + 1, n.address, n.linkAddress);
     this.tables = stack;
+  }
+
+  /**
+   * Sets (static) or removes the next hops in `changes`, already checked (`validateNeighborChanges`).
+   * A removal of an unknown entry does nothing. Control path, between batches: throws what
+   * `Stack.addStaticNeighbor` throws (ENODEV, ERR_INVALID_ARG_VALUE, ENOSPC).
+   */
+  updateNeighbors(changes: readonly NeighborChange[]): void {
+    const tables = this.tables;
+    const v6 = new Uint8Array(16);
+    for (const c of changes) {
+      const nic = c.link + 1;
+      if (c.linkAddress !== null) {
+        tables.addStaticNeighbor(nic, c.address, c.linkAddress);
+        continue;
+      }
+      const v4 = parseIpv4(c.address);
+      const table = v4 >= 0 ? tables.arp : tables.ndp;
+      const e = v4 >= 0 ? table.findIpv4(nic, v4) : parseIpv6(c.address, v6) ? table.findIpv6(nic, new DataView(v6.buffer), 0) : -1;
+      if (e >= 0) table.remove(e); // a worker never queues (no packet handle), so the queue is empty
+    }
   }
 
   decide(view: DataView, ingressLink: number, p: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict {

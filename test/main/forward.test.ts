@@ -15,6 +15,9 @@
  * - a dispatch worker killed mid-run (in-process: the CLI cannot kill its own worker) is replaced and
  *   traffic resumes, every frame of its pool accounted for; stop leaves no thread or fd behind, and the
  *   topology no namespace;
+ * - next hops the forwarder namespace's kernel does not know (its own lab, ns-h4*-<pid>, the sink's entries
+ *   deleted there, no --neighbor): the engine's stack resolves them by ARP and NDP, the first datagrams wait
+ *   and arrive, and once the workers hold the learned entries nothing more goes to the coordinator;
  * - bad options: exit 2 and one line on stderr (no root needed); missing privileges: exit 1, one line.
  *
  * Needs root for everything but the option checks; without it those tests print why and skip.
@@ -27,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeFds, openPacketSockets } from '../../src/fdbased/index.ts';
-import { Engine, type WorkerExitEvent, type WorkerStats } from '../../src/workers/index.ts';
+import { Engine, createLab, type WorkerExitEvent, type WorkerStats } from '../../src/workers/index.ts';
 import { addNetns, deleteNetns, ip, netnsUnavailableReason } from '../helpers/netns.ts';
 import { createForwardTopology, type ForwardTopology } from '../helpers/topology.ts';
 
@@ -440,6 +443,120 @@ if (reason !== '') {
   });
 }
 
+// ─── next hops resolved by the engine's own stack (ARP / NDP) ───────────────────────────────────────────
+
+/**
+ * The receiver for the resolution test, in its sink namespace: one UDP socket per family on PORT with
+ * IP_RECVTTL / IPV6_RECVHOPLIMIT (cmsg IP_TTL 2 / IPV6_HOPLIMIT 52), counting datagrams and TTLs per family.
+ * Prints "ready", "progress <v4> <v6>" for each of the first `progress` datagrams, then one JSON line.
+ * argv: address4 address6 port expected-count timeout-seconds progress.
+ */
+const DUAL_SINK_PY = `
+import json, select, socket, struct, sys, time
+a4, a6, port, expect, timeout, progress = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+IP_RECVTTL, IP_TTL, IPV6_RECVHOPLIMIT, IPV6_HOPLIMIT, SO_RCVBUFFORCE = 12, 2, 51, 52, 33
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s4.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+s4.bind((a4, port))
+s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s6.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1)
+s6.bind((a6, port))
+for s in (s4, s6): s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+print('ready', flush=True)
+got, ttls = {'4': 0, '6': 0}, {'4': {}, '6': {}}
+deadline = time.time() + timeout
+while got['4'] + got['6'] < expect and time.time() < deadline:
+    for s in select.select([s4, s6], [], [], 0.05)[0]:
+        family = '4' if s is s4 else '6'
+        data, anc, _, src = s.recvmsg(2048, socket.CMSG_SPACE(4))
+        got[family] += 1
+        for level, kind, value in anc:
+            if (level, kind) in ((socket.IPPROTO_IP, IP_TTL), (socket.IPPROTO_IPV6, IPV6_HOPLIMIT)):
+                t = str(struct.unpack('i', value[:4])[0])
+                ttls[family][t] = ttls[family].get(t, 0) + 1
+        if got['4'] + got['6'] <= progress: print('progress %d %d' % (got['4'], got['6']), flush=True)
+print(json.dumps({'got': got, 'ttls': ttls}), flush=True)
+`;
+
+/** In its generator namespace: `count` UDP datagrams to each of two addresses (argv: a4 a6 port count), ~2000/s. */
+const DUAL_SEND_PY = `
+import socket, sys, time
+a4, a6, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s4, s6 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for i in range(count):
+    s4.sendto(b'netshard %d' % i, (a4, port))
+    s6.sendto(b'netshard %d' % i, (a6, port))
+    if i % 20 == 19: time.sleep(0.02)
+print(count)
+`;
+
+interface ResolveSummary extends ForwardSummary {
+  workers: (ForwardSummary['workers'][number] & { forwardReasons: Record<string, number> })[];
+  coordinator: ForwardSummary['coordinator'] & {
+    neighbors?: { handoffs: number; forwarded: number; queued: number; sentAfterResolution: number; unresolved: number; dropped: number; resolutions: number; published: number; updates: number };
+  };
+}
+
+const Resolve = suite('main/forward-resolve');
+
+if (reason !== '') {
+  console.log(`main/forward-resolve: skipping the namespace test: ${reason}`);
+} else {
+  Resolve('next hops the kernel does not know: resolved by the engine (ARP and NDP), then forwarded by the workers', async () => {
+    // Its own lab (IPv6 on), and the sink's entries deleted from the forwarder namespace's kernel table:
+    // netshard reads no neighbour for the sink at start and gets no --neighbor.
+    const lab = createLab({ names: { genNs: 'ns-h4g', fwdNs: 'ns-h4f', sinkNs: 'ns-h4s', gen: 'h4g', fwdIn: 'h4i', fwdOut: 'h4o', sink: 'h4s' }, kernelForwarding: false });
+    const procs: Proc[] = [];
+    try {
+      const ns = lab.namespaces, sink = lab.sink;
+      for (const address of [sink.ipv4, sink.ipv6!]) ip('-n', ns.fwd, 'neigh', 'del', address, 'dev', lab.fwdOut.name);
+      assert.is(ip('-n', ns.fwd, 'neigh', 'show', 'dev', lab.fwdOut.name).trim(), '', 'the forwarder namespace knows no neighbour on the sink side');
+      const PHASE1 = 5, PHASE2 = 300, total = 2 * (PHASE1 + PHASE2);
+      const cli = new Proc([process.execPath, '--import', 'tsx', MAIN, 'forward', '--in', lab.fwdIn.name, '--out', lab.fwdOut.name, '--netns', ns.fwd, '--json']);
+      procs.push(cli);
+      const receiver = new Proc(['ip', 'netns', 'exec', ns.sink, 'python3', '-c', DUAL_SINK_PY, sink.ipv4, sink.ipv6!, String(PORT), String(total), '20', String(2 * PHASE1)]);
+      procs.push(receiver);
+      await receiver.waitFor(/^ready$/m, 'the sink');
+      await cli.waitFor(/^forwarding /m, 'netshard forward ready');
+      const sendBoth = async (count: number): Promise<void> => {
+        const p = new Proc(['ip', 'netns', 'exec', ns.gen, 'python3', '-c', DUAL_SEND_PY, sink.ipv4, sink.ipv6!, String(PORT), String(count)]);
+        procs.push(p);
+        const { code } = await p.exited;
+        assert.is(code, 0, p.err);
+      };
+      // Phase 1: the first datagrams go up to the coordinator, wait while it resolves, and arrive.
+      await sendBoth(PHASE1);
+      await receiver.waitFor(new RegExp(`^progress ${PHASE1} ${PHASE1}$`, 'm'), 'the phase-1 datagrams at the sink');
+      // The learned entries reach the workers (the once-a-second line counts what they hold: gen and sink, v4 and v6).
+      await cli.waitFor(/next hops: 4 in workers/, 'the learned next hops in the workers');
+      // Phase 2: the workers know both next hops now.
+      await sendBoth(PHASE2);
+      const { code: sinkCode } = await receiver.exited;
+      assert.is(sinkCode, 0, receiver.err);
+      const got = lastJson<{ got: Record<string, number>; ttls: Record<string, Record<string, number>> }>(receiver);
+      const { code, summary } = await stopForward(cli) as { code: number | null; summary: ResolveSummary };
+      assert.is(code, 0, cli.err);
+      const each = PHASE1 + PHASE2;
+      assert.equal(got.got, { 4: each, 6: each }, 'every datagram of both families arrived');
+      assert.equal(got.ttls, { 4: { 63: each }, 6: { 63: each } }, 'TTL / hop limit 64 - 1');
+      const n = summary.coordinator.neighbors!;
+      assert.ok(n !== undefined, 'the coordinator reports its neighbor work');
+      assert.ok(n.resolutions >= 2, `the coordinator resolved the sink by ARP and by NDP (${n.resolutions})`);
+      assert.ok(n.handoffs >= 2 && n.handoffs <= 2 * PHASE1, `only phase-1 datagrams went to the coordinator (${n.handoffs})`);
+      assert.is(n.forwarded + n.sentAfterResolution, n.handoffs, 'each one sent: at once or after resolution');
+      assert.ok(n.sentAfterResolution >= 2, 'at least the first of each family waited for resolution');
+      assert.is(n.unresolved + n.dropped, 0);
+      assert.ok(n.published >= 3 && n.updates >= 1, `the workers hold the learned entries (${n.published} entries, ${n.updates} updates)`);
+      const inbound = summary.workers.filter((w) => w.interface === lab.fwdIn.name);
+      assert.is(sum(inbound.map((w) => w.forwarded)) + n.handoffs, 2 * each, 'the rest forwarded in the workers');
+      assert.is(sum(inbound.map((w) => w.forwardReasons.Unresolved ?? 0)), n.handoffs, 'handed up for want of a next hop: the phase-1 ones only');
+    } finally {
+      for (const p of procs) p.kill();
+      lab.destroy();
+    }
+  });
+}
+
 // ─── option checks (no root needed) ─────────────────────────────────────────────────────────────────────
 
 const Options = suite('main/options');
@@ -510,4 +627,5 @@ Options('missing privileges: exit 1, one line naming the capabilities', async ()
 });
 
 Forward.run();
+Resolve.run();
 Options.run();

@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ForwardReason, ParseReason, ParsedPacket, parsePacket } from '../../src/tcpip/index.ts';
-import { ForwardVerdict, ForwardDecision, StackForwarder, HandoffReason, createForwarder, type ForwardLink } from '../../src/workers/index.ts';
+import { ForwardVerdict, ForwardDecision, StackForwarder, HandoffReason, createForwarder, validateNeighborChanges, type ForwardLink } from '../../src/workers/index.ts';
 import { hex, toHex } from '../helpers/hex.ts';
 import { throwsNetshard } from '../ring/fixtures/throws.ts';
 import { ARP, TCP6, ipv4ChecksumOk, udp4 } from './fixtures/packets.ts';
@@ -114,5 +114,64 @@ Stack('createForwarder picks the stack forwarder only when every link has Ethern
     'address 224.0.0.1 is not a unicast address',
   );
 });
+
+Stack('updateNeighbors: a learned next hop forwards in the worker until the coordinator takes it back', () => {
+  const f = createForwarder({ addresses: [{ link: 0, address: '198.18.0.1/24' }, { link: 1, address: '198.18.1.1/24' }, { link: 1, address: '2001:2:0:1::1/64' }] }, LINKS)!;
+  assert.instance(f, StackForwarder);
+  const sf = f as StackForwarder;
+  const v4 = ether(TO_US, udp4({ destination: ip(198, 18, 1, 77) }));
+  const v6 = ether(TO_US, TCP6_TO_NEIGHBOR, '86dd'); // to 2001:2:0:1::9, on link 1's subnet
+  const decide = (frame: Uint8Array): { verdict: number; decision: ForwardDecision; memory: Uint8Array } => {
+    const memory = frame.slice();
+    const view = new DataView(memory.buffer);
+    const parsed = new ParsedPacket();
+    assert.is(parsePacket(view, 0, memory.length, true, parsed), ParseReason.Ok);
+    const decision = new ForwardDecision();
+    return { verdict: sf.decide(view, 0, parsed, 1000, decision), decision, memory };
+  };
+  for (const frame of [v4, v6]) {
+    const before = decide(frame);
+    assert.is(before.verdict, ForwardVerdict.ToStack, 'unknown next hop: to the coordinator');
+    assert.is(before.decision.reason, HandoffReason.NoNeighbor);
+  }
+  sf.updateNeighbors(validateNeighborChanges([
+    { link: 1, address: '198.18.1.77', linkAddress: '02:00:00:00:00:77' },
+    { link: 1, address: '2001:2:0:1::9', linkAddress: '02:00:00:00:00:69' },
+  ], 2));
+  for (const [frame, mac] of [[v4, '020000000077'], [v6, '020000000069']] as const) {
+    const learned = decide(frame);
+    assert.is(learned.verdict, ForwardVerdict.Forward, 'learned: forwarded in the worker');
+    assert.is(learned.decision.link, 1);
+    assert.is(toHex(learned.memory.subarray(0, 12)), toHex(hex(`${mac} 02000000000b`)));
+  }
+  sf.updateNeighbors([
+    { link: 1, address: '198.18.1.77', linkAddress: null },
+    { link: 1, address: '2001:2:0:1::9', linkAddress: null },
+    { link: 1, address: '198.18.1.78', linkAddress: null }, // never known: nothing to do
+  ]);
+  for (const frame of [v4, v6]) {
+    const removed = decide(frame);
+    assert.is(removed.verdict, ForwardVerdict.ToStack, 'taken back: to the coordinator again');
+    assert.is(removed.decision.reason, HandoffReason.NoNeighbor);
+  }
+});
+
+for (const c of [
+  { name: 'not an array', changes: {}, code: 'ERR_INVALID_ARG_TYPE', message: /changes/ },
+  { name: 'link out of range', changes: [{ link: 2, address: '198.18.1.1', linkAddress: null }], code: 'ERR_OUT_OF_RANGE', message: /changes\[0\]\.link/ },
+  { name: 'not an address', changes: [{ link: 0, address: 'host', linkAddress: null }], code: 'ERR_INVALID_ARG_VALUE', message: /changes\[0\]\.address/ },
+  { name: 'bad MAC', changes: [{ link: 0, address: '198.18.1.1', linkAddress: '02:00' }], code: 'ERR_INVALID_ARG_VALUE', message: /changes\[0\]\.linkAddress/ },
+  { name: 'unknown key', changes: [{ link: 0, address: '198.18.1.1', linkAddress: null, ttl: 3 }], code: 'ERR_INVALID_ARG_VALUE', message: /ttl/ },
+]) {
+  Stack(`validateNeighborChanges: ${c.name}`, () => {
+    try {
+      validateNeighborChanges(c.changes, 2);
+      assert.unreachable('should throw');
+    } catch (err) {
+      assert.is((err as { code?: string }).code, c.code, String(err));
+      assert.match((err as Error).message, c.message);
+    }
+  });
+}
 
 Stack.run();
