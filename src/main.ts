@@ -18,7 +18,8 @@
  *   main thread: live stats once a second, the summary, signals          L2 (--bridge): `Bridge` (workers)
  * ```
  * The fanout group ignores outgoing frames (`openPacketSockets(…, { ignoreOutgoing: true })`); the kernel's
- * view (`readKernelLink`, `forwardingConfigFromKernel`) and the bridge live in `workers/forward-setup.ts`.
+ * view (`readKernelLink`, `forwardingConfigFromKernel`) and the bridge live in `workers/forward-setup.ts`,
+ * the L3 resolver in `workers/forward-resolver.ts`.
  * Neighbours: the kernel's table (a snapshot) and --neighbor seed the workers; in L3 over AF_PACKET the
  * coordinator runs a `ForwardResolver` (a `Stack` owning the interfaces' addresses) that resolves the
  * next hops the workers do not know by ARP/NDP and hands what it learns to them (`Engine.updateNeighbors`).

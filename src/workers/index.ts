@@ -68,10 +68,9 @@ export {
   type TopologyLink,
 } from './lab.ts';
 // `netshard forward`'s setup around the engine: the kernel's view of its interfaces (`ip -j`), the
-// ForwardingConfig built from it, and the coordinator-path L2 bridge.
-export {
-  Bridge, ForwardResolver, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type ForwardResolverOptions,
-  type ForwardResolverStats, type KernelLink,
-} from './forward-setup.ts';
+// ForwardingConfig built from it, and the coordinator-path L2 bridge; the L3 coordinator that resolves
+// next hops for the workers.
+export { Bridge, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type KernelLink } from './forward-setup.ts';
+export { ForwardResolver, type ForwardResolverOptions, type ForwardResolverStats } from './forward-resolver.ts';
 // `netshard bench`: the forwarding matrix against the kernel and the C forwarder (src/workers/perf).
 export * from './perf/index.ts';
