@@ -115,6 +115,30 @@ export function demuxHashIpv6(
   return jenkinsSum(s);
 }
 
+/**
+ * Returns the demuxer's hash (`demuxHashIpv4` / `demuxHashIpv6`, the same value) as a signed int32 (`>>> 0`
+ * gives the unsigned one) for the addresses of `addressSize` bytes (4 or 16) at `localAt` and `remoteAt` in
+ * `view`. The per-packet form: everything stays an int32, so the result is never boxed, even when the
+ * call is not inlined (an unsigned result >= 2^31 would be a heap number). Hot path: no allocation.
+ */
+export function demuxHashInt32(seed: number, localPort: number, remotePort: number, view: DataView, localAt: number, remoteAt: number, addressSize: number): number {
+  let s = seed | 0;
+  // Ports, little-endian: low byte first.
+  s = (s + (localPort & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  s = (s + ((localPort >>> 8) & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  s = (s + (remotePort & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  s = (s + ((remotePort >>> 8) & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  for (let i = 0; i < addressSize; i++) {
+    s = (s + view.getUint8(localAt + i)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  }
+  for (let i = 0; i < addressSize; i++) {
+    s = (s + view.getUint8(remoteAt + i)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
+  }
+  s = (s + (s << 3)) | 0;
+  s ^= s >>> 11;
+  return (s + (s << 15)) | 0;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The engine's 5-tuple hash
 //

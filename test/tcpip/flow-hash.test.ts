@@ -2,6 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   MICROSOFT_RSS_KEY,
+  demuxHashInt32,
   demuxHashIpv4,
   demuxHashIpv6,
   flowHashIpv4,
@@ -86,6 +87,28 @@ FlowHash('demuxHashIpv6: seed deadbeef [2001:2::1]:443 ← [2001:2::2]:50000', (
   const hash = demuxHashIpv6(0xdeadbeef, 443, 50000, addrs, 21, 3);
   assert.is(hash, 0xfff4d019);
   assert.is(reciprocalScale(hash, 7), 6);
+});
+FlowHash('demuxHashInt32: the same bits as demuxHashIpv4 / demuxHashIpv6, signed (golden rows and random tuples)', () => {
+  // Golden rows first: 3565891216 and 0xfff4d019 are >= 2^31, so the signed form differs from the unsigned.
+  const v4 = viewOf(hex('0a000001 0a000002'));
+  assert.is(demuxHashInt32(0, 80, 12345, v4, 0, 4, 4), 3565891216 | 0);
+  const addrs = new Uint8Array(40);
+  assert.ok(parseIpv6('2001:2::2', addrs, 3));
+  assert.ok(parseIpv6('2001:2::1', addrs, 21));
+  assert.is(demuxHashInt32(0xdeadbeef, 443, 50000, viewOf(addrs), 21, 3, 16), 0xfff4d019 | 0);
+  const rand = prng(4242);
+  const bytes = new Uint8Array(40);
+  const view = viewOf(bytes);
+  for (let round = 0; round < 300; round++) {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(rand() * 256);
+    const seed = randU32(rand);
+    const lp = Math.floor(rand() * 65536);
+    const rp = Math.floor(rand() * 65536);
+    const hash4 = demuxHashInt32(seed, lp, rp, view, 0, 4, 4);
+    assert.ok(Number.isInteger(hash4) && hash4 === (hash4 | 0), 'an int32');
+    assert.is(hash4 >>> 0, demuxHashIpv4(seed, lp, rp, view.getUint32(0), view.getUint32(4)), `IPv4 round ${round}`);
+    assert.is(demuxHashInt32(seed, lp, rp, view, 24, 8, 16) >>> 0, demuxHashIpv6(seed, lp, rp, bytes, 24, 8), `IPv6 round ${round}`);
+  }
 });
 
 // ----- Toeplitz: Microsoft "Verifying the RSS Hash Calculation" (each row recomputed bit by bit in python3).

@@ -34,7 +34,7 @@
  */
 import { NetshardError } from '../../errors.ts';
 import { validateArray, validateInteger, validateObject, validateOneOf } from '../../validate.ts';
-import { jenkinsSum, newFlowHashSeed } from '../flow-hash.ts';
+import { demuxHashInt32, jenkinsSum, newFlowHashSeed } from '../flow-hash.ts';
 import {
   IPV4_PROTOCOL_NUMBER, IPV6_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER, UDP_PROTOCOL_NUMBER,
   type NetworkProtocolNumber,
@@ -81,32 +81,13 @@ class ProtocolEndpoints {
 }
 
 /**
- * Returns which of `n` group members a 4-tuple goes to: gVisor's `selectEndpoint` hash, Jenkins
- * one-at-a-time from state `seed` over local port and remote port (little-endian), local address,
- * remote address (4 or 16 bytes from `view`), finished with `Sum32`, then scaled onto `n` as
- * `reciprocalScale` does. The same numbers as `flow-hash.ts`' `demuxHashIpv4`/`demuxHashIpv6` and
- * `reciprocalScale` (the tests compare them), written out here with the state kept in int32: calling
- * those per byte returned unsigned 32-bit values that V8 boxed as heap numbers whenever a call was not
- * inlined (measured: ~80 bytes allocated per IPv4 packet), and the per-packet path must not allocate.
+ * Returns the member gVisor's LoadBalanced choice picks among `n` for one packet: `flow-hash.ts`'
+ * `demuxHashInt32` (the demux hash in int32 form, so nothing is boxed per packet), scaled onto `n` as
+ * `reciprocalScale` does (the tests compare both with `demuxHashIpv4`/`demuxHashIpv6` + `reciprocalScale`).
  */
 function selectIndex(seed: number, localPort: number, remotePort: number, view: DataView, localAt: number, remoteAt: number, addressSize: number, n: number): number {
-  let s = seed | 0;
-  // Ports, little-endian: low byte first.
-  s = (s + (localPort & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  s = (s + ((localPort >>> 8) & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  s = (s + (remotePort & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  s = (s + ((remotePort >>> 8) & 0xff)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  for (let i = 0; i < addressSize; i++) {
-    s = (s + view.getUint8(localAt + i)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  }
-  for (let i = 0; i < addressSize; i++) {
-    s = (s + view.getUint8(remoteAt + i)) | 0; s = (s + (s << 10)) | 0; s ^= s >>> 6;
-  }
-  s = (s + (s << 3)) | 0;
-  s ^= s >>> 11;
-  s = (s + (s << 15)) | 0;
+  const hash = demuxHashInt32(seed, localPort, remotePort, view, localAt, remoteAt, addressSize) >>> 0;
   // floor(hash * n / 2^32) exactly in doubles: split the hash into 16-bit halves (exact for n < 2^37).
-  const hash = s >>> 0;
   return Math.floor(((hash >>> 16) * n + Math.floor(((hash & 0xffff) * n) / 0x10000)) / 0x10000);
 }
 
