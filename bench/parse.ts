@@ -22,7 +22,6 @@ import { cpus, release } from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { FramePool } from '../src/ring/index.ts';
 import {
-  ETHERNET_MINIMUM_SIZE,
   FragmentKind,
   IPV4_PROTOCOL_NUMBER,
   IPV6_PROTOCOL_NUMBER,
@@ -39,6 +38,7 @@ import {
   flowHashIpv6Int32,
   parsePacket,
 } from '../src/tcpip/index.ts';
+import { HandParsed, fold, handParse } from './lib/hand-parse.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -106,13 +106,6 @@ const cases: Case[] = CASE_NAMES.map((name, kind) => {
 // ---------------------------------------------------------------------------------------------------------
 // The two loops: identical but for the parse call; every output field goes into the checksum.
 
-/** Folds one packet's fields into `sum` (both loops use it, so both pay it). */
-function fold(sum: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number): number {
-  sum = Math.imul(sum ^ a, 0x01000193) ^ b;
-  sum = Math.imul(sum ^ c, 0x01000193) ^ d;
-  sum = Math.imul(sum ^ e, 0x01000193) ^ f;
-  return Math.imul(sum ^ g, 0x01000193) ^ h;
-}
 
 function runParsePacket(c: Case, packets: number, out: ParsedPacket): number {
   const offsets = c.offsets, ends = c.ends, mask = offsets.length - 1;
@@ -130,50 +123,6 @@ function runParsePacket(c: Case, packets: number, out: ParsedPacket): number {
   return sum;
 }
 
-/** What the baseline fills: the same fields as `ParsedPacket`. */
-class HandParsed {
-  vlanId = -1;
-  networkOffset = -1;
-  networkProtocol = -1;
-  end = -1;
-  transportOffset = -1;
-  transportProtocol = -1;
-  payloadOffset = -1;
-  fragment = 0;
-  sourcePort = -1;
-  destinationPort = -1;
-}
-
-/** The baseline: reads what `parsePacket` reads for these frames, trusting every length. No validation. */
-function handParse(v: DataView, offset: number, out: HandParsed): void {
-  let at = offset + ETHERNET_MINIMUM_SIZE;
-  let type = v.getUint16(offset + 12);
-  out.vlanId = -1;
-  if (type === 0x8100) {
-    out.vlanId = v.getUint16(at) & 0xfff;
-    type = v.getUint16(at + 2);
-    at += 4;
-  }
-  out.networkOffset = at;
-  out.networkProtocol = type;
-  let l4: number, protocol: number;
-  if (type === IPV4_PROTOCOL_NUMBER) {
-    l4 = at + (v.getUint8(at) & 0xf) * 4;
-    protocol = v.getUint8(at + 9);
-    out.end = at + v.getUint16(at + 2);
-    out.fragment = (v.getUint16(at + 6) & 0x3fff) === 0 ? 0 : 1;
-  } else {
-    l4 = at + 40;
-    protocol = v.getUint8(at + 6);
-    out.end = l4 + v.getUint16(at + 4);
-    out.fragment = 0;
-  }
-  out.transportOffset = l4;
-  out.transportProtocol = protocol;
-  out.sourcePort = v.getUint16(l4);
-  out.destinationPort = v.getUint16(l4 + 2);
-  out.payloadOffset = protocol === TCP_PROTOCOL_NUMBER ? l4 + (v.getUint8(l4 + 12) >>> 4) * 4 : l4 + 8;
-}
 
 function runBaseline(c: Case, packets: number, out: HandParsed): number {
   const offsets = c.offsets, mask = offsets.length - 1;

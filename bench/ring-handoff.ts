@@ -17,6 +17,7 @@ import { RingBuffer } from 'ringbuf.js';
 import { createRing } from '../src/ring/index.ts';
 import { spawnWorker } from '../src/spawn-worker.ts';
 import type { RunCommand } from './ring-handoff-worker.ts';
+import { Inbox } from './lib/inbox.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -42,35 +43,12 @@ interface Reply {
   naps?: number;
 }
 
-/** Delivers each worker's replies in order. */
-class Inbox {
-  private queue: Reply[] = [];
-  private waiting: ((r: Reply) => void) | undefined;
-  constructor(worker: Worker) {
-    worker.on('message', (r: Reply) => {
-      const w = this.waiting;
-      if (w) {
-        this.waiting = undefined;
-        w(r);
-      } else this.queue.push(r);
-    });
-    worker.on('error', (err) => {
-      console.error(err);
-      process.exit(1);
-    });
-  }
-  next(): Promise<Reply> {
-    const r = this.queue.shift();
-    if (r) return Promise.resolve(r);
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-}
 
 const url = new URL('./ring-handoff-worker.ts', import.meta.url);
 const producer = spawnWorker(url, { workerData: { role: 'producer' } });
 const consumer = spawnWorker(url, { workerData: { role: 'consumer' } });
-const fromProducer = new Inbox(producer);
-const fromConsumer = new Inbox(consumer);
+const fromProducer = new Inbox<Reply>(producer);
+const fromConsumer = new Inbox<Reply>(consumer);
 
 /** Runs one cell once with `count` records and returns Mpps and the naps both sides took. */
 async function runOnce(mechanism: Mechanism, words: number, batch: number, count: number): Promise<{ mpps: number; naps: number }> {
@@ -180,5 +158,6 @@ if (!json) {
 } else {
   console.log(JSON.stringify({ bench: 'ring-handoff', machine: machine.slice(2), quick, runsPerCell: RUNS, ringRecords: RING_RECORDS, unit: 'Mpps', cells }));
 }
+Inbox.closing = true;
 await producer.terminate();
 await consumer.terminate();

@@ -15,7 +15,8 @@
  * Per frame, in place: keep only frames addressed to IN_IF's MAC carrying IPv4 (header validated,
  * checksum verified) or IPv6; drop TTL/hop limit <= 1; decrement the TTL with an incremental checksum update
  * (RFC 1624 eqn. 3); rewrite the MACs (destination DST_MAC, source OUT_IF's MAC). A round's frames go out
- * with sendmmsg on the thread's own send socket bound to OUT_IF (straight from the ring memory in mmap mode).
+ * with sendmmsg on the thread's own send socket bound to OUT_IF (straight from the ring memory in mmap mode),
+ * which has PACKET_QDISC_BYPASS set as `netshard forward`'s sockets do (no qdisc, no taps on transmit).
  * Sleeps in poll() when the socket is empty.
  *
  * Prints "ready" once every socket is bound, runs until SECONDS passed or stdin closes or says "stop", then
@@ -50,6 +51,9 @@
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
+#endif
+#ifndef PACKET_QDISC_BYPASS
+#define PACKET_QDISC_BYPASS 20
 #endif
 
 enum mode { MODE_READV, MODE_RECVMMSG, MODE_MMAP };
@@ -257,6 +261,7 @@ static int open_worker(struct worker *w, int in_index, int out_index, int fanout
   if (setsockopt(w->tx, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0) setsockopt(w->tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   struct sockaddr_ll out = {.sll_family = AF_PACKET, .sll_protocol = 0, .sll_ifindex = out_index};
   if (bind(w->tx, (struct sockaddr *)&out, sizeof out) < 0) { perror("bind OUT_IF"); return -1; }
+  if (setsockopt(w->tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0) { perror("PACKET_QDISC_BYPASS"); return -1; }
   return 0;
 }
 

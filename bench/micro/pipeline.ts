@@ -30,6 +30,7 @@ import {
   CONTROL_WORDS, GO, SAMPLE, STOP,
   type FinishReport, type PipelineWorkerData, type RunCommand, type RunReport,
 } from './protocol.ts';
+import { Inbox } from '../lib/inbox.ts';
 
 /** Frames in the producer's pool (2 KiB each): 4× the ring, so the pool never runs dry. */
 const PRODUCER_FRAMES = 4096;
@@ -42,36 +43,6 @@ export const PIPELINE_TARGET_MPPS = 10;
 /** The issue's floor for 2 workers over 1. */
 export const SCALING_TARGET = 1.7;
 
-/** Delivers one worker's replies in order. */
-class Inbox {
-  private readonly queue: unknown[] = [];
-  private waiting: ((r: unknown) => void) | undefined;
-  constructor(worker: Worker) {
-    worker.on('message', (r: unknown) => {
-      const w = this.waiting;
-      if (w) {
-        this.waiting = undefined;
-        w(r);
-      } else this.queue.push(r);
-    });
-    worker.on('error', (err) => {
-      console.error(err);
-      process.exit(1);
-    });
-    // A worker that ends on its own (its hot loop threw) would leave main waiting for a reply forever.
-    worker.on('exit', (code) => {
-      if (Inbox.closing) return;
-      console.error(`a bench worker exited early (code ${code})`);
-      process.exit(1);
-    });
-  }
-  /** Set by `Crew.close()`: exits from then on are expected. */
-  static closing = false;
-  next<T>(): Promise<T> {
-    if (this.queue.length > 0) return Promise.resolve(this.queue.shift() as T);
-    return new Promise((resolve) => (this.waiting = resolve as (r: unknown) => void));
-  }
-}
 
 interface Member {
   worker: Worker;

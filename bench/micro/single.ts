@@ -36,7 +36,6 @@ import {
   IPV4_PROTOCOL_NUMBER,
   ParseReason,
   ParsedPacket,
-  TCP_PROTOCOL_NUMBER,
   checksum,
   checksumView,
   flowHashIpv4Int32,
@@ -44,6 +43,7 @@ import {
   parsePacket,
 } from '../../src/tcpip/index.ts';
 import { KEYS, reservationsFor, runPairs } from '../ports-reserve-shared.ts';
+import { HandParsed, fold, handParse } from '../lib/hand-parse.ts';
 import { fillPool } from './frames.ts';
 import { BATCH, describeBare, describeFrame, foldDescriptor } from './stage.ts';
 import { cpuMs, isMain, machineLine, makeRow, parseFlags, printRows, timePair, type Loop, type Row } from './common.ts';
@@ -65,13 +65,6 @@ for (let f = 0; f < FRAMES; f++) {
 
 // ---- parse -----------------------------------------------------------------------------------------
 
-/** Folds one packet's fields into `sum` (both parse loops pay it). */
-function fold(sum: number, a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number): number {
-  sum = Math.imul(sum ^ a, 0x01000193) ^ b;
-  sum = Math.imul(sum ^ c, 0x01000193) ^ d;
-  sum = Math.imul(sum ^ e, 0x01000193) ^ f;
-  return Math.imul(sum ^ g, 0x01000193) ^ h;
-}
 
 const parsed = new ParsedPacket();
 function parseLoop(n: number): number {
@@ -90,50 +83,6 @@ function parseLoop(n: number): number {
   return sum;
 }
 
-/** What the hand parse fills: the same fields as `ParsedPacket`. */
-class HandParsed {
-  vlanId = -1;
-  networkOffset = -1;
-  networkProtocol = -1;
-  end = -1;
-  transportOffset = -1;
-  transportProtocol = -1;
-  payloadOffset = -1;
-  fragment = 0;
-  sourcePort = -1;
-  destinationPort = -1;
-}
-
-/** The parse reference: reads what `parsePacket` reads for these frames, trusting every length. */
-function handParse(v: DataView, offset: number, out: HandParsed): void {
-  let at = offset + ETHERNET_MINIMUM_SIZE;
-  let type = v.getUint16(offset + 12);
-  out.vlanId = -1;
-  if (type === 0x8100) {
-    out.vlanId = v.getUint16(at) & 0xfff;
-    type = v.getUint16(at + 2);
-    at += 4;
-  }
-  out.networkOffset = at;
-  out.networkProtocol = type;
-  let l4: number, protocol: number;
-  if (type === IPV4_PROTOCOL_NUMBER) {
-    l4 = at + (v.getUint8(at) & 0xf) * 4;
-    protocol = v.getUint8(at + 9);
-    out.end = at + v.getUint16(at + 2);
-    out.fragment = (v.getUint16(at + 6) & 0x3fff) === 0 ? 0 : 1;
-  } else {
-    l4 = at + 40;
-    protocol = v.getUint8(at + 6);
-    out.end = l4 + v.getUint16(at + 4);
-    out.fragment = 0;
-  }
-  out.transportOffset = l4;
-  out.transportProtocol = protocol;
-  out.sourcePort = v.getUint16(l4);
-  out.destinationPort = v.getUint16(l4 + 2);
-  out.payloadOffset = protocol === TCP_PROTOCOL_NUMBER ? l4 + (v.getUint8(l4 + 12) >>> 4) * 4 : l4 + 8;
-}
 
 const hand = new HandParsed();
 function handParseLoop(n: number): number {
