@@ -441,14 +441,16 @@ function forwardingRules(o: ForwardOptions, kernel: readonly KernelLink[]): { ro
 /**
  * Opens the fds of both links: TUN queues, or AF_PACKET sockets in one fanout group that ignores outgoing
  * frames (without that, every frame the engine sends on an interface comes back to that interface's own
- * sockets: double the receive work in L3, a loop in --bridge). Closes what it opened on failure.
+ * sockets: double the receive work in L3, a loop in --bridge), and that send with PACKET_QDISC_BYPASS (no
+ * qdisc, no taps: ~7% less CPU per 64-byte packet on veth; tcpdump on the interface does not see what the
+ * engine sends). Closes what it opened on failure.
  */
 function openLinks(o: ForwardOptions): [number[], number[]] {
   const opened: number[][] = [];
   const netns = o.netns === undefined ? {} : { netns: o.netns };
   try {
     for (const name of o.links) {
-      opened.push(o.tun ? openTun(name, { queues: o.workers, ...netns }).fds : openPacketSockets(name, o.workers, { ignoreOutgoing: true, ...netns }).fds);
+      opened.push(o.tun ? openTun(name, { queues: o.workers, ...netns }).fds : openPacketSockets(name, o.workers, { ignoreOutgoing: true, qdiscBypass: true, ...netns }).fds);
     }
     return [opened[0]!, opened[1]!];
   } catch (err) {

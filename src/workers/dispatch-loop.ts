@@ -4,9 +4,9 @@
  *  turn:  reclaim ◄── completion ring (frames the coordinator is done with) ──► pool free list
  *         drainTx ◄── tx ring (coordinator's packets for this fd) ──► sendmmsg on this fd ──► tx completion ring
  *         receive ◄── fd into pool frames (recvmmsg / readv / PACKET_MMAP, via the fdbased Endpoint)
- *            per packet: parsePacket → flow hash → Forwarder.decide
+ *            per packet: parsePacket → Forwarder.decide (flow hash where it is used: ToStack, ICMP, n > 1)
  *              Forward  → (partial checksum? complete it) → TxBatch of the egress link ──► sendmmsg on
- *                         links[L].fds[hash % n], then free
+ *                         links[L].fds[hash % n] (one sendmmsg per receive batch and fd), then free
  *              ToStack  → descriptor on the rx ring ──► coordinator (doorbell if it sleeps)
  *              Drop / parse failure → free, count
  *         nothing done → sleep in poll() over {fd, eventfd} (need-wakeup flags set on both inbound rings)
@@ -152,7 +152,10 @@ export class DispatchLoop {
   private scratchId = -1; // memory id of the current forwarder's scratch in every writer
   private readonly scratchIds = new Map<Uint8Array, number>();
   private readonly forwardBatches: TxBatch[];
+  /** Per egress link: the frames behind its batch, packet k at `batchSize - 1 - k` (see sendForwards). */
   private readonly forwardFrames: Int32Array[];
+  /** Per link: 1 when it has a single fd (its packets need no flow hash to pick one). */
+  private readonly singleFd: Uint8Array;
   // Tx ring path: a writer on this fd (memory 0 = the tx pool).
   private readonly ownWriter: PacketWriter;
   private readonly txBatch: TxBatch;
@@ -187,13 +190,15 @@ export class DispatchLoop {
     this.checksums = new Uint8Array(p.batchSize);
     this.fresh = new Int32Array(p.batchSize);
     this.writers = p.links.map((l) => {
-      const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader: false });
+      // One sendmmsg per receive batch and fd (not 47 + 17 for a batch of 64 to one fd).
+      const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader: false, sendBatchSize: p.batchSize });
       w.registerMemory(p.pool.bytes);
       return w;
     });
     // A receive batch of n packets can send all n to one link: each batch holds a whole receive batch.
     this.forwardBatches = p.links.map(() => new TxBatch(p.batchSize));
     this.forwardFrames = p.links.map(() => new Int32Array(p.batchSize));
+    this.singleFd = Uint8Array.from(p.links, (l) => (l.fds.length === 1 ? 1 : 0));
     this.ownWriter = new PacketWriter({ fds: [p.endpoint.fds[0]!], isSocket: [p.endpoint.isSocket[0]!], ethernetHeader: false, vnetHeader: false });
     this.ownWriter.registerMemory(p.txPool.bytes);
     this.txBatch = new TxBatch(SEND_BATCH_SIZE);
@@ -274,6 +279,7 @@ export class DispatchLoop {
     const parsed = this.parsed, decision = this.decision, forwarder = this.forwarder;
     const rx = this.rx, records = rx.records, stats = this.stats;
     const rxOffset = this.rxOffset, linkHeader = this.linkHeader, ethernet = this.ethernet;
+    const singleFd = this.singleFd, lastSlot = this.batchSize - 1;
     const now = Atomics.load(this.doorbell, CLOCK_WORD);
     // Packets for the stack keep their frames until the coordinator is done with them. It may hold at
     // most half the pool: past that (it is behind) they are dropped instead, so this thread always has
@@ -297,13 +303,13 @@ export class DispatchLoop {
         pool.free(frame);
         continue;
       }
-      const hash = this.hash(view, parsed);
+      // The flow hash is taken where it is used (decide rewrites only MACs and TTL, never what it reads).
       let action: ForwardVerdict = ForwardVerdict.ToStack;
       decision.reason = HandoffReason.NoForwarding;
       if (forwarder !== null) {
         decision.extraLength = 0;
         action = forwarder.decide(view, this.link, parsed, now, decision);
-        if (decision.extraLength > 0) this.sendExtra(hash);
+        if (decision.extraLength > 0) this.sendExtra(this.hash(view, parsed));
       }
       if (action === ForwardVerdict.Forward) {
         // A partial checksum (the field holds the pseudo-header sum) must be whole before it leaves: the
@@ -311,8 +317,10 @@ export class DispatchLoop {
         if (checksum === RxChecksum.NotReady && parsed.fragment === FragmentKind.None &&
             completeTransportChecksum(view, parsed.transportProtocol, parsed.transportOffset, parsed.end)) completed++;
         const link = decision.link;
-        const k = this.forwardBatches[link]!.add(hash, 0, decision.start, decision.end - decision.start);
-        this.forwardFrames[link]![k] = frame;
+        // The hash only picks the egress fd (`hash % n`): a link with one fd needs none.
+        const hash = singleFd[link] === 1 ? 0 : this.hash(view, parsed);
+        const k = this.forwardBatches[link]!.addFrame(hash, 0, decision.start, decision.end - decision.start);
+        this.forwardFrames[link]![lastSlot - k] = frame; // from the end: see sendForwards
         forwarded++;
       } else if (action === ForwardVerdict.ToStack) {
         if (published >= room) {
@@ -329,7 +337,7 @@ export class DispatchLoop {
         records[s + DESC_POOL] = pool.id;
         records[s + DESC_OFFSET] = rxOffset;
         records[s + DESC_LENGTH] = length;
-        records[s + DESC_HASH] = hash;
+        records[s + DESC_HASH] = this.hash(view, parsed);
         records[s + DESC_HEADERS] = packHeaders(parsed.networkOffset - start, transportOffset);
         records[s + DESC_PROTOCOLS] = packProtocols(parsed.networkProtocol, parsed.transportProtocol < 0 ? 0 : parsed.transportProtocol, multicast | checksumFlags);
         records[s + DESC_USER] = decision.reason;
@@ -383,15 +391,21 @@ export class DispatchLoop {
     this.sent = true;
   }
 
-  /** Sends each egress link's batch (runs of one fd in one sendmmsg), then frees the frames: the kernel has copied them. */
+  /**
+   * Sends each egress link's batch (runs of one fd in one sendmmsg), then frees the frames: the kernel has
+   * copied them. They are freed last packet first (they sit from the end of `forwardFrames`), so the pool's
+   * LIFO free list hands them back in receive order and the next receive batch reuses the same frames in the
+   * same slots (the recvmmsg dispatcher then rewrites no iovec).
+   */
   private sendForwards(): void {
     const batches = this.forwardBatches;
+    const size = this.batchSize;
     for (let link = 0; link < batches.length; link++) {
       const batch = batches[link]!;
       const count = batch.count;
       if (count === 0) continue;
       this.writers[link]!.writePackets(batch);
-      this.pool.freeBatch(this.forwardFrames[link]!, count);
+      this.pool.freeBatch(this.forwardFrames[link]!, count, size - count);
       batch.clear();
     }
     this.sent = true;
@@ -413,7 +427,7 @@ export class DispatchLoop {
       txFrames[i] = frame;
       // A foreign pool or index is not sent; the frame still goes back (its pool refuses and counts it).
       if (records[s + DESC_POOL] !== poolId || frame >>> 0 >= frameCount) continue;
-      batch.add(0, 0, txPool.offsetOf(frame) + records[s + DESC_OFFSET]!, records[s + DESC_LENGTH]!);
+      batch.addFrame(0, 0, txPool.offsetOf(frame) + records[s + DESC_OFFSET]!, records[s + DESC_LENGTH]!);
     }
     if (batch.count > 0) this.ownWriter.writePackets(batch);
     batch.clear();

@@ -18,12 +18,17 @@
  * ICMP errors it writes (time exceeded, fragmentation needed / packet too big) are sent by the loop
  * from `scratch` on the ingress link (`ForwardDecision.extra*`).
  *
- * Thread: built and used by one worker. `decide` is hot path: no allocation, no throw (`forwardPacket`
- * boxes one double per IPv4 header check, see its README, outside this folder).
+ * Destination cache: `forwardPacket` remembers, per (ingress link, IPv4 destination), the egress link and
+ * both MACs (`ForwardCache`), so a packet to a known destination skips the route lookup and the neighbor
+ * table. Valid here because every resolved neighbor of these tables is static; the tables change only in
+ * `updateNeighbors`, which clears it (a reconfigure builds a new forwarder, a restart a new worker).
+ *
+ * Thread: built and used by one worker. `decide` is hot path: no allocation, no throw.
  */
 import {
   ARP_PROTOCOL_NUMBER,
   ForwardAction,
+  ForwardCache,
   ForwardReason,
   ForwardResult,
   Stack,
@@ -46,6 +51,8 @@ export class StackForwarder implements Forwarder {
   private readonly tables: Stack;
   private readonly out: DataView;
   private readonly result = new ForwardResult();
+  /** IPv4 destinations that forward; cleared whenever the tables change. */
+  readonly cache = new ForwardCache();
 
   /**
    * Builds the tables. Every link must carry Ethernet with a link address (a NIC needs a MAC). Control
@@ -80,6 +87,7 @@ export class StackForwarder implements Forwarder {
    * `Stack.addStaticNeighbor` throws (ENODEV, ERR_INVALID_ARG_VALUE, ENOSPC).
    */
   updateNeighbors(changes: readonly NeighborChange[]): void {
+    this.cache.clear(); // first: even a change that throws half-way may have changed the tables
     const tables = this.tables;
     const v6 = new Uint8Array(16);
     for (const c of changes) {
@@ -97,7 +105,7 @@ export class StackForwarder implements Forwarder {
 
   decide(view: DataView, ingressLink: number, p: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict {
     const r = this.result;
-    const action = forwardPacket(this.tables, ingressLink + 1, view, p, -1, now, this.out, 0, r, this.counters);
+    const action = forwardPacket(this.tables, ingressLink + 1, view, p, -1, now, this.out, 0, r, this.counters, this.cache);
     if (action === ForwardAction.Forward) {
       out.link = r.egressNic - 1;
       out.start = r.frameOffset;

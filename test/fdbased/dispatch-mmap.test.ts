@@ -114,6 +114,9 @@ if (reason !== '') {
   for (const c of [
     { name: '64-byte frames', payloadBytes: 22, rxOffset: 0 },
     { name: '1500-byte frames, 128 bytes of headroom', payloadBytes: 1458, rxOffset: 128 },
+    // Either side of JS_COPY_MAX (256: copied in JS below, by memcpy above), odd lengths, an odd headroom.
+    { name: '255-byte frames (JS copy, 3 tail bytes), 3 bytes of headroom', payloadBytes: 213, rxOffset: 3 },
+    { name: '257-byte frames (memcpy), 3 bytes of headroom', payloadBytes: 215, rxOffset: 3 },
   ]) {
     Mmap(`${c.name}: delivers exactly what the kernel sent, through a ring 10× smaller than the traffic`, async () => {
       const t = topo!;

@@ -15,6 +15,7 @@ import {
   MSG_DONTWAIT,
   PACKET_FANOUT,
   PACKET_FANOUT_HASH,
+  PACKET_QDISC_BYPASS,
   POLLIN,
   SIZEOF_POLLFD,
   SOL_PACKET,
@@ -38,6 +39,7 @@ for (const c of [
   { name: 'fanoutId 65536', call: () => openPacketSockets('lo', 2, { fanoutId: 65536 }), code: 'ERR_OUT_OF_RANGE' },
   { name: 'unknown option', call: () => openPacketSockets('lo', 1, { mtu: 1500 } as never), code: 'ERR_INVALID_ARG_VALUE' },
   { name: 'vnetHeader not boolean', call: () => openPacketSockets('lo', 1, { vnetHeader: 1 } as never), code: 'ERR_INVALID_ARG_TYPE' },
+  { name: 'qdiscBypass not boolean', call: () => openPacketSockets('lo', 1, { qdiscBypass: 'yes' } as never), code: 'ERR_INVALID_ARG_TYPE' },
 ]) {
   Fanout(`rejects ${c.name}`, () => {
     try {
@@ -183,6 +185,18 @@ if (reason !== '') {
       }
     });
   }
+
+  Fanout('qdiscBypass: every socket has PACKET_QDISC_BYPASS set; by default none has', () => {
+    const t = topo!;
+    for (const [options, want] of [[{ qdiscBypass: true }, 1], [{}, 0]] as const) {
+      const opened = openPacketSockets(t.b, 2, { netns: t.ns, ...options });
+      try {
+        for (const fd of opened.fds) assert.is(getsockoptInt(fd, SOL_PACKET, PACKET_QDISC_BYPASS), want, JSON.stringify(options));
+      } finally {
+        closeFds(opened.fds);
+      }
+    }
+  });
 
   Fanout('one socket: no fanout group, receives every flow', () => {
     const t = topo!;

@@ -105,6 +105,59 @@ Write('writePackets: a run longer than 47 is split; a payload view is gathered a
   }
 });
 
+Write('sendBatchSize: a run is cut at the writer\'s size (64: 64 + 36; 100: one call); out-of-range sizes refused', () => {
+  for (const [size, calls] of [[64, 2], [100, 1], [1, 100]] as const) {
+    const [reader, fd] = openSocketPair({ type: 'seqpacket', sendBuffer: 1 << 20, receiveBuffer: 1 << 20 });
+    sys.setNonBlocking(reader);
+    const writer = new PacketWriter({ fds: [fd], isSocket: [true], ethernetHeader: false, vnetHeader: false, sendBatchSize: size });
+    try {
+      assert.is(writer.sendBatchSize, size);
+      const memory = packetMemory(100);
+      const id = writer.registerMemory(memory);
+      const batch = new TxBatch(100);
+      for (let p = 0; p < 100; p++) batch.addFrame(5, id, p * 256, 8);
+      assert.is(writer.writePackets(batch), 100);
+      assert.is(writer.counters[TxCounter.txBatches], calls, `size ${size}`);
+      assert.equal(drain(reader).map((b) => b[0]), Array.from({ length: 100 }, (_v, p) => p), 'all, in order');
+    } finally {
+      closeFds([reader, fd]);
+    }
+  }
+  for (const bad of [0, 1025, 1.5]) {
+    assert.throws(() => new PacketWriter({ fds: [3], isSocket: [true], ethernetHeader: false, vnetHeader: false, sendBatchSize: bad }), (e: Error & { code?: string }) => e.code === 'ERR_OUT_OF_RANGE', `size ${bad}`);
+  }
+  assert.is(new PacketWriter({ fds: [3], isSocket: [true], ethernetHeader: false, vnetHeader: false }).sendBatchSize, SEND_BATCH_SIZE);
+});
+
+Write('addFrame: one view, no header columns touched; a slot reused after setPayload sends no stale payload', () => {
+  const [reader, fd] = openSocketPair({ type: 'seqpacket' });
+  sys.setNonBlocking(reader);
+  const writer = new PacketWriter({ fds: [fd], isSocket: [true], ethernetHeader: false, vnetHeader: false });
+  try {
+    const memory = packetMemory(4);
+    const id = writer.registerMemory(memory);
+    const batch = new TxBatch(4);
+    // First fill: packet 0 with a 16-byte second view; then clear and reuse slot 0 with addFrame.
+    batch.setPayload(batch.add(0, id, 0, 4), id, 256, 16);
+    batch.link.fill(0xab); // addFrame leaves the header columns alone (this writer never reads them)
+    batch.clear();
+    assert.is(batch.addFrame(0, id, 2 * 256, 6), 0);
+    assert.is(batch.addFrame(0, id, 3 * 256, 9), 1);
+    assert.is(batch.link[0], 0xab, 'link column untouched');
+    assert.is(writer.writePackets(batch), 2);
+    const got = drain(reader);
+    assert.equal(got.map((b) => toHex(b)), [toHex(memory.subarray(512, 518)), toHex(memory.subarray(768, 777))]);
+    assert.is(writer.counters[TxCounter.txBytes], 15);
+    // Full: -1, count unchanged.
+    batch.addFrame(0, id, 0, 1);
+    batch.addFrame(0, id, 0, 1);
+    assert.is(batch.addFrame(0, id, 0, 1), -1);
+    assert.is(batch.count, 4);
+  } finally {
+    closeFds([reader, fd]);
+  }
+});
+
 Write('Ethernet header added on write: destination and type from the batch, source = link address', () => {
   const [reader, fd] = openSocketPair({ type: 'seqpacket' });
   sys.setNonBlocking(reader);

