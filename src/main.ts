@@ -101,6 +101,9 @@ counted if it fails), and every entry it learns is handed to the workers, which 
 on. It keeps verifying those entries and takes them back from the workers when they fail. --tun and
 --bridge resolve nothing (no link layer; frames pass unchanged).
 
+The AF_PACKET sockets send with PACKET_QDISC_BYPASS (no qdisc: tc rules do not apply, and tcpdump on
+the interfaces does not see the forwarded frames leave).
+
 The namespace's kernel keeps answering ARP and pings for the interfaces' own addresses (it sees every
 frame too); keep its forwarding off (sysctl net.ipv4.ip_forward=0), or packets are forwarded twice.
 Needs CAP_NET_RAW (AF_PACKET) or CAP_NET_ADMIN (--tun), and CAP_SYS_ADMIN with --netns: run as root.`;

@@ -33,7 +33,7 @@ Validate('validateBoolean / validateString', () => {
 
 Validate('validateArray: type and minimum length', () => {
   validateArray([1], 'fds', 1);
-  throwsWith(() => validateArray({}, 'options.fds', 1), 'ERR_INVALID_ARG_TYPE', /options.fds must be an array, received an object/);
+  throwsWith(() => validateArray({}, 'options.fds', 1), 'ERR_INVALID_ARG_TYPE', /options.fds must be an array, received an instance of Object/);
   throwsWith(() => validateArray([], 'options.fds', 1), 'ERR_OUT_OF_RANGE', /options.fds must be an array of at least 1 element\(s\), received 0/);
 });
 
@@ -42,7 +42,7 @@ Validate('validateOneOf / validateObject', () => {
   throwsWith(() => validateOneOf('x', 'mode', ['readv', 'recvmmsg']), 'ERR_INVALID_ARG_VALUE', /mode must be one of "readv", "recvmmsg", received type string \('x'\)/);
   validateObject({ a: 1 }, 'options', ['a']);
   throwsWith(() => validateObject({ b: 1 }, 'options', ['a']), 'ERR_INVALID_ARG_VALUE', /options.b is not a known option/);
-  throwsWith(() => validateObject([], 'options', ['a']), 'ERR_INVALID_ARG_TYPE', /options must be an object, received an array/);
+  throwsWith(() => validateObject([], 'options', ['a']), 'ERR_INVALID_ARG_TYPE', /options must be an object, received an instance of Array/);
 });
 
 Validate('errors cross threads as { code, message } and are rebuilt', () => {

@@ -16,7 +16,7 @@
  * thread through `stopFd.handle` (see `stop-fd.ts`).
  */
 import { NetshardError } from '../errors.ts';
-import { validateBoolean, validateInteger, validateObject } from '../validate.ts';
+import { describeValue, validateBoolean, validateInteger, validateObject } from '../validate.ts';
 import { StopFd, WaitResult } from './stop-fd.ts';
 import { S_IFSOCK, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, SO_TYPE, errnoError, fileType, getsockoptInt, setNonBlocking } from './syscalls.ts';
 
@@ -181,13 +181,6 @@ export interface DispatcherOptions {
   counters?: DispatcherCounters;
 }
 
-/** Describes a bad argument for an error message: `null`, its class, or its type and value. Control path. */
-export function describeArgument(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an instance of ${(value as object).constructor?.name ?? 'Object'}`;
-  if (typeof value === 'function') return 'a function';
-  return `type ${typeof value} (${String(value)})`;
-}
 
 /** Keys of `DispatcherOptions`, for `validateObject`. */
 export const DISPATCHER_OPTION_KEYS = ['fd', 'frames', 'rxOffset', 'batchSize', 'vnetHeader', 'stopFd', 'zeroIsEof', 'counters'] as const;
@@ -218,11 +211,11 @@ export function checkDispatcherOptions(options: DispatcherOptions, defaultBatch:
   validateInteger(options.fd, 'options.fd', 0, 0x7fff_ffff);
   const frames: unknown = options.frames;
   if (frames === null || typeof frames !== 'object') {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames must be a frame area ({ bytes, frameSize }), received ${describeArgument(frames)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames must be a frame area ({ bytes, frameSize }), received ${describeValue(frames)}`);
   }
   const { bytes, frameSize } = frames as FrameArea;
   if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames.bytes must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeArgument(bytes)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.frames.bytes must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeValue(bytes)}`);
   }
   validateInteger(frameSize, 'options.frames.frameSize', 64, 1 << 20);
   const frameCount = Math.floor(bytes.byteLength / frameSize);
@@ -235,10 +228,10 @@ export function checkDispatcherOptions(options: DispatcherOptions, defaultBatch:
   validateBoolean(vnetHeader, 'options.vnetHeader');
   if (options.zeroIsEof !== undefined) validateBoolean(options.zeroIsEof, 'options.zeroIsEof');
   if (options.stopFd !== undefined && !(options.stopFd instanceof StopFd)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.stopFd must be a StopFd (StopFd.create()), received ${describeArgument(options.stopFd)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.stopFd must be a StopFd (StopFd.create()), received ${describeValue(options.stopFd)}`);
   }
   if (options.counters !== undefined && !(options.counters instanceof DispatcherCounters)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a DispatcherCounters, received ${describeArgument(options.counters)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a DispatcherCounters, received ${describeValue(options.counters)}`);
   }
   return {
     fd: options.fd,

@@ -8,8 +8,7 @@
  * an event-driven program). Allocation: the two batch arrays at the start, none per packet.
  */
 import { NetshardError } from '../errors.ts';
-import { validateInteger, validateObject } from '../validate.ts';
-import { describeArgument } from './dispatcher.ts';
+import { describeValue, validateInteger, validateObject } from '../validate.ts';
 import type { Endpoint } from './endpoint.ts';
 
 /** Where the loop takes free frames from and returns unused ones to (a `FramePool` fits). */
@@ -47,10 +46,10 @@ const IDLE_WORD = new Int32Array(new SharedArrayBuffer(4)); // Atomics.wait targ
  */
 export function runDispatchLoop(endpoint: Endpoint, fdIndex: number, pool: FrameSource, deliver: DeliverFunction, options: DispatchLoopOptions = {}): number {
   if (pool === null || typeof pool !== 'object' || typeof pool.allocBatch !== 'function' || typeof pool.free !== 'function') {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must have allocBatch() and free() (a FramePool), received ${describeArgument(pool)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must have allocBatch() and free() (a FramePool), received ${describeValue(pool)}`);
   }
   if (typeof deliver !== 'function') {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `deliver must be a function (frames, lengths, count) => void, received ${describeArgument(deliver)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `deliver must be a function (frames, lengths, count) => void, received ${describeValue(deliver)}`);
   }
   validateObject(options, 'options', KEYS);
   const batch = options.batchSize ?? 64;

@@ -19,7 +19,7 @@
  * Hot path: no allocation, no throw, no BigInt per packet; failures are counted.
  */
 import { NetshardError } from '../errors.ts';
-import { validateArray, validateBoolean, validateInteger, validateObject } from '../validate.ts';
+import { describeValue, validateArray, validateBoolean, validateInteger, validateObject } from '../validate.ts';
 import {
   EAGAIN,
   EINTR,
@@ -36,7 +36,7 @@ import {
   writeAddress,
   writev,
 } from './syscalls.ts';
-import { VIRTIO_NET_HDR_SIZE, describeArgument } from './dispatcher.ts';
+import { VIRTIO_NET_HDR_SIZE } from './dispatcher.ts';
 
 /**
  * Most packets per sendmmsg. gVisor's reason: with its software GSO one 64 KiB TCP segment is split into
@@ -87,7 +87,7 @@ export class TxBatch {
   constructor(capacity: number, sourceLinkAddress: Uint8Array = new Uint8Array(6)) {
     validateInteger(capacity, 'capacity', 1, 1 << 16);
     if (!(sourceLinkAddress instanceof Uint8Array) || sourceLinkAddress.length !== 6) {
-      throw new NetshardError('ERR_INVALID_ARG_VALUE', `sourceLinkAddress must be a Uint8Array of 6 bytes, received ${sourceLinkAddress instanceof Uint8Array ? `${sourceLinkAddress.length} bytes` : describeArgument(sourceLinkAddress)}`);
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `sourceLinkAddress must be a Uint8Array of 6 bytes, received ${sourceLinkAddress instanceof Uint8Array ? `${sourceLinkAddress.length} bytes` : describeValue(sourceLinkAddress)}`);
     }
     this.capacity = capacity;
     const hashBytes = capacity * 4, segBytes = capacity * SEG_WORDS * 4, colBytes = capacity * STRIDE;
@@ -250,7 +250,7 @@ function validatePacketWriterOptions(options: PacketWriterOptions): void {
   if (options.sendBatchSize !== undefined) validateInteger(options.sendBatchSize, 'options.sendBatchSize', 1, 1024);
   const counters: unknown = options.counters;
   if (counters !== undefined && !(counters instanceof Float64Array && counters.length >= TX_COUNTER_COUNT)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a Float64Array of at least ${TX_COUNTER_COUNT} slots, received ${describeArgument(counters)}${counters instanceof Float64Array ? ` of ${counters.length}` : ''}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.counters must be a Float64Array of at least ${TX_COUNTER_COUNT} slots, received ${describeValue(counters)}${counters instanceof Float64Array ? ` of ${counters.length}` : ''}`);
   }
 }
 
@@ -314,7 +314,7 @@ export class PacketWriter {
    */
   registerMemory(bytes: Uint8Array): number {
     if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
-      throw new NetshardError('ERR_INVALID_ARG_TYPE', `memory must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeArgument(bytes)}`);
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `memory must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeValue(bytes)}`);
     }
     const id = this.memories.length;
     if (id === this.memoryBase.length) {

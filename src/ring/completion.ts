@@ -9,7 +9,8 @@
  * ring to the UMEM for the same reason).
  */
 import { NetshardError } from '../errors.ts';
-import { FrameMemory, FramePool, describeBuffer } from './frame-pool.ts';
+import { describeValue } from '../validate.ts';
+import { FrameMemory, FramePool } from './frame-pool.ts';
 import { RING_MAX_CAPACITY } from './layout.ts';
 import type { RingConsumer } from './consumer.ts';
 import type { RingProducer } from './producer.ts';
@@ -25,7 +26,7 @@ const SENDER_RESERVE = 64;
  */
 export function createCompletionRing(pool: FrameMemory): SharedArrayBuffer {
   if (!(pool instanceof FrameMemory)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be a FramePool or FrameMemory, received ${describeBuffer(pool)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be a FramePool or FrameMemory, received ${describeValue(pool)}`);
   }
   let capacity = 1;
   while (capacity < pool.frameCount) capacity *= 2;
@@ -116,7 +117,7 @@ export class CompletionReceiver {
    */
   static attach(buffer: SharedArrayBuffer, pool: FramePool): CompletionReceiver {
     if (!(pool instanceof FramePool)) {
-      throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be the owner's FramePool (FramePool.create or adopt), received ${describeBuffer(pool)}`);
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `pool must be the owner's FramePool (FramePool.create or adopt), received ${describeValue(pool)}`);
     }
     checkCompletionRing(buffer);
     return new CompletionReceiver(attachConsumer(buffer), pool);

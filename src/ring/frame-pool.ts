@@ -8,7 +8,7 @@
  */
 import { threadId } from 'node:worker_threads';
 import { NetshardError } from '../errors.ts';
-import { validateInteger, validateObject } from '../validate.ts';
+import { describeValue, validateInteger, validateObject } from '../validate.ts';
 import {
   FRAME_FREE,
   FRAME_OUT,
@@ -159,7 +159,7 @@ export class FramePool extends FrameMemory {
     if (o.addressOf !== undefined) {
       const given: unknown = o.addressOf(buffer);
       if (!(typeof given === 'bigint' ? given >= 0n : Number.isSafeInteger(given) && (given as number) >= 0)) {
-        throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.addressOf must return the buffer's address (a bigint or an integer >= 0), received ${typeof given === 'bigint' ? `${given}n` : typeof given === 'number' ? given : describeBuffer(given)}`);
+        throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.addressOf must return the buffer's address (a bigint or an integer >= 0), received ${typeof given === 'bigint' ? `${given}n` : typeof given === 'number' ? given : describeValue(given)}`);
       }
       const address = BigInt(given as bigint | number);
       const misalignment = Number((address + BigInt(base)) % BigInt(PAGE_BYTES));
@@ -318,7 +318,7 @@ function validateFramePoolOptions(options: FramePoolOptions): Required<Omit<Fram
   validateInteger(poolId, 'options.poolId', 0, 0xffff);
   const addressOf = options.addressOf;
   if (addressOf !== undefined && typeof addressOf !== 'function') {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.addressOf must be a function, received type ${typeof addressOf}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.addressOf must be a function, received ${describeValue(addressOf)}`);
   }
   return { frameSize, frameCount, poolId, addressOf: addressOf as FramePoolOptions['addressOf'] };
 }
@@ -326,7 +326,7 @@ function validateFramePoolOptions(options: FramePoolOptions): Required<Omit<Fram
 /** Checks that `buffer` holds a frame pool of this layout version and returns its control words. */
 function checkPoolBuffer(buffer: unknown): Int32Array {
   if (!(buffer instanceof SharedArrayBuffer)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `buffer must be a SharedArrayBuffer, received ${describeBuffer(buffer)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `buffer must be a SharedArrayBuffer, received ${describeValue(buffer)}`);
   }
   if (buffer.byteLength < POOL_FREE_LIST_OFFSET) {
     throw new NetshardError('ERR_INVALID_ARG_VALUE', `buffer is not a frame pool: ${buffer.byteLength} bytes is too short`);
@@ -346,9 +346,3 @@ function checkPoolBuffer(buffer: unknown): Int32Array {
   return ctl;
 }
 
-/** Describes a bad argument (not the buffer or pool asked for) for an error message. */
-export function describeBuffer(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
-  return `type ${typeof value}`;
-}

@@ -4,9 +4,8 @@
  * `producer.ts` and `consumer.ts`; the layout is `layout.ts`.
  */
 import { NetshardError } from '../errors.ts';
-import { validateInteger, validateObject } from '../validate.ts';
+import { describeValue, validateInteger, validateObject } from '../validate.ts';
 import { RingConsumer } from './consumer.ts';
-import { describeBuffer } from './frame-pool.ts';
 import {
   CONSUMER_INDEX,
   DESCRIPTOR_WORDS,
@@ -122,7 +121,7 @@ export function wakeupRequested(buffer: SharedArrayBuffer): boolean {
 /** Checks that `buffer` holds a ring of this layout version and returns its control words. */
 export function checkRingBuffer(buffer: unknown): Int32Array {
   if (!(buffer instanceof SharedArrayBuffer)) {
-    throw new NetshardError('ERR_INVALID_ARG_TYPE', `buffer must be a SharedArrayBuffer, received ${describeBuffer(buffer)}`);
+    throw new NetshardError('ERR_INVALID_ARG_TYPE', `buffer must be a SharedArrayBuffer, received ${describeValue(buffer)}`);
   }
   if (buffer.byteLength < RING_CONTROL_WORDS * 4) {
     throw new NetshardError('ERR_INVALID_ARG_VALUE', `buffer is not a ring: ${buffer.byteLength} bytes is too short`);

@@ -34,7 +34,7 @@ const Endpoint = suite('fdbased/endpoint');
 
 for (const c of [
   { name: 'no fds', options: { fds: [] }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds must be an array of at least 1 element(s), received 0' },
-  { name: 'fds missing', options: {}, code: 'ERR_INVALID_ARG_TYPE', message: 'options.fds must be an array, received type undefined (undefined)' },
+  { name: 'fds missing', options: {}, code: 'ERR_INVALID_ARG_TYPE', message: 'options.fds must be an array, received undefined' },
   { name: 'an unknown key', options: { fds: [0], mtus: 1 }, code: 'ERR_INVALID_ARG_VALUE', message: /^options\.mtus is not a known option/ },
   { name: 'a repeated fd', options: { fds: [0, 0] }, code: 'ERR_INVALID_ARG_VALUE', message: 'options.fds[1] repeats fd 0' },
   { name: 'a negative fd', options: { fds: [-1] }, code: 'ERR_OUT_OF_RANGE', message: /^options\.fds\[0\] must be an integer >= 0/ },

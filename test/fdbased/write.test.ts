@@ -313,7 +313,7 @@ for (const c of [
   { name: 'no fds', options: { fds: [], isSocket: [], ethernetHeader: false, vnetHeader: false }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds must be an array of at least 1 element(s), received 0' },
   { name: 'a negative fd', options: { fds: [-1], isSocket: [true], ethernetHeader: false, vnetHeader: false }, code: 'ERR_OUT_OF_RANGE', message: 'options.fds[0] must be an integer >= 0 and <= 2147483647, received -1' },
   { name: 'isSocket not booleans', options: { fds: [3], isSocket: [1], ethernetHeader: false, vnetHeader: false }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.isSocket[0] must be of type boolean, received type number (1)' },
-  { name: 'ethernetHeader missing', options: { fds: [3], isSocket: [true], vnetHeader: false }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.ethernetHeader must be of type boolean, received type undefined (undefined)' },
+  { name: 'ethernetHeader missing', options: { fds: [3], isSocket: [true], vnetHeader: false }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.ethernetHeader must be of type boolean, received undefined' },
   { name: 'counters too short', options: { fds: [3], isSocket: [true], ethernetHeader: false, vnetHeader: false, counters: new Float64Array(3) }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.counters must be a Float64Array of at least 6 slots, received an instance of Float64Array of 3' },
 ]) {
   Write(`PacketWriter throws ${c.code} for ${c.name}`, () => {

@@ -77,7 +77,7 @@ Completion('bad argument: a descriptor ring is not a completion ring', () => {
 Completion('bad argument: the pool must be a pool, and the receiver needs the owner FramePool', () => {
   const pool = FramePool.create({ frameCount: 4 });
   throwsNetshard(() => createCompletionRing({ frameCount: 4 } as never), 'ERR_INVALID_ARG_TYPE', 'pool must be a FramePool or FrameMemory, received an instance of Object');
-  throwsNetshard(() => createCompletionRing(undefined as never), 'ERR_INVALID_ARG_TYPE', 'pool must be a FramePool or FrameMemory, received type undefined');
+  throwsNetshard(() => createCompletionRing(undefined as never), 'ERR_INVALID_ARG_TYPE', 'pool must be a FramePool or FrameMemory, received undefined');
   const buffer = createCompletionRing(FrameMemory.attach(pool.buffer)); // any thread's view sizes it
   throwsNetshard(() => CompletionReceiver.attach(buffer, FrameMemory.attach(pool.buffer) as never), 'ERR_INVALID_ARG_TYPE',
     "pool must be the owner's FramePool (FramePool.create or adopt), received an instance of FrameMemory");

@@ -139,10 +139,10 @@ for (const c of [
     message: 'options.frameSize × options.frameCount must be <= 1073741824 bytes, received 65536 × 16385',
   },
   { name: 'poolId negative', options: { poolId: -1 }, code: 'ERR_OUT_OF_RANGE', message: 'options.poolId must be an integer >= 0 and <= 65535, received -1' },
-  { name: 'addressOf not a function', options: { addressOf: 4096 }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.addressOf must be a function, received type number' },
+  { name: 'addressOf not a function', options: { addressOf: 4096 }, code: 'ERR_INVALID_ARG_TYPE', message: 'options.addressOf must be a function, received type number (4096)' },
   {
     name: 'addressOf returning no address', options: { addressOf: () => undefined },
-    code: 'ERR_INVALID_ARG_VALUE', message: "options.addressOf must return the buffer's address (a bigint or an integer >= 0), received type undefined",
+    code: 'ERR_INVALID_ARG_VALUE', message: "options.addressOf must return the buffer's address (a bigint or an integer >= 0), received undefined",
   },
   {
     name: 'addressOf returning a negative address', options: { addressOf: () => -4096n },

@@ -181,13 +181,13 @@ const TRUNCATED = createRing({ capacity: 8 }).slice(0, 512);
 for (const c of [
   { name: 'options not an object', fn: () => createRing(8 as never), code: 'ERR_INVALID_ARG_TYPE', message: 'options must be an object, received type number (8)' },
   { name: 'unknown option', fn: () => createRing({ capacity: 8, size: 1 } as never), code: 'ERR_INVALID_ARG_VALUE', message: 'options.size is not a known option (known: capacity, recordWords)' },
-  { name: 'capacity missing', fn: () => createRing({} as never), code: 'ERR_INVALID_ARG_TYPE', message: 'options.capacity must be of type number, received type undefined (undefined)' },
+  { name: 'capacity missing', fn: () => createRing({} as never), code: 'ERR_INVALID_ARG_TYPE', message: 'options.capacity must be of type number, received undefined' },
   { name: 'capacity 0', fn: () => createRing({ capacity: 0 }), code: 'ERR_OUT_OF_RANGE', message: 'options.capacity must be an integer >= 1 and <= 16777216, received 0' },
   { name: 'capacity not a power of two', fn: () => createRing({ capacity: 12 }), code: 'ERR_INVALID_ARG_VALUE', message: 'options.capacity must be a power of two, received 12' },
   { name: 'recordWords 32', fn: () => createRing({ capacity: 8, recordWords: 32 }), code: 'ERR_OUT_OF_RANGE', message: 'options.recordWords must be an integer >= 1 and <= 16, received 32' },
   { name: 'recordWords 3', fn: () => createRing({ capacity: 8, recordWords: 3 }), code: 'ERR_INVALID_ARG_VALUE', message: 'options.recordWords must be a power of two, received 3' },
   { name: 'attach an ArrayBuffer', fn: () => attachProducer(new ArrayBuffer(1024) as never), code: 'ERR_INVALID_ARG_TYPE', message: 'buffer must be a SharedArrayBuffer, received an instance of ArrayBuffer' },
-  { name: 'attach undefined', fn: () => attachConsumer(undefined as never), code: 'ERR_INVALID_ARG_TYPE', message: 'buffer must be a SharedArrayBuffer, received type undefined' },
+  { name: 'attach undefined', fn: () => attachConsumer(undefined as never), code: 'ERR_INVALID_ARG_TYPE', message: 'buffer must be a SharedArrayBuffer, received undefined' },
   { name: 'attach a short buffer', fn: () => attachConsumer(new SharedArrayBuffer(64)), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer is not a ring: 64 bytes is too short' },
   { name: 'attach zeroed memory', fn: () => attachConsumer(NOT_A_RING), code: 'ERR_INVALID_ARG_VALUE', message: 'buffer is not a ring (magic 0x0)' },
 ]) {

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { NetshardError } from '../../errors.ts';
-import { validateArray, validateBoolean, validateInteger, validateObject, validateOneOf, validateString } from '../../validate.ts';
+import { describeValue, validateArray, validateBoolean, validateInteger, validateObject, validateOneOf, validateString } from '../../validate.ts';
 
 /** The engine's dispatch modes, in the order the matrix runs them. */
 export const BENCH_MODES = ['readv', 'recvmmsg', 'mmap'] as const;
@@ -192,7 +192,7 @@ export function validateBenchOptions(options: Partial<BenchOptions>): BenchOptio
     for (const n of o[key]) validateInteger(n, `options.${key}[]`, min, max);
   }
   validateInteger(o.runs, 'options.runs', 1, 100);
-  if (typeof o.seconds !== 'number') throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.seconds must be of type number, received ${typeof o.seconds}`);
+  if (typeof o.seconds !== 'number') throw new NetshardError('ERR_INVALID_ARG_TYPE', `options.seconds must be of type number, received ${describeValue(o.seconds)}`);
   if (!(o.seconds >= 0.2 && o.seconds <= 60)) throw new NetshardError('ERR_OUT_OF_RANGE', `options.seconds must be >= 0.2 and <= 60, received ${o.seconds}`);
   validateInteger(o.rate, 'options.rate', 0, 100_000_000);
   validateString(o.out, 'options.out');
