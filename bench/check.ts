@@ -12,6 +12,7 @@
  * --quick: shorter runs (~15 s), for trying the script; the floors are set for the default length.
  */
 import { parseFlags } from './micro/common.ts';
+import { forwardAllocInWorker, forwardAllocProblems } from './micro/forward-alloc.ts';
 import { steadyProblems } from './micro/pipeline.ts';
 import { printSuite, runSuite, type SuiteOptions } from './micro/suite.ts';
 
@@ -50,11 +51,15 @@ const verdicts: Verdict[] = THRESHOLDS.map((t) => {
   const ratio = row ? row.ratio : Number.NaN;
   return { key: t.key, ratio, min: t.min, pass: ratio >= t.min, why: t.why };
 });
-const steadyVerdicts = result.steady.map((s) => ({ key: s.key, problems: steadyProblems(s) }));
+const forward = await forwardAllocInWorker(options.steadySeconds);
+const steadyVerdicts = [
+  ...result.steady.map((s) => ({ key: s.key, problems: steadyProblems(s) })),
+  { key: 'allocForward', problems: forwardAllocProblems(forward) },
+];
 const failed = verdicts.some((v) => !v.pass) || steadyVerdicts.some((v) => v.problems.length > 0) || result.errors.length > 0;
 
 if (json) {
-  console.log(JSON.stringify({ bench: 'check', ...result, machine: result.machine.slice(2), quick, verdicts, steadyVerdicts, pass: !failed }));
+  console.log(JSON.stringify({ bench: 'check', ...result, forward, machine: result.machine.slice(2), quick, verdicts, steadyVerdicts, pass: !failed }));
 } else {
   printSuite(result);
   console.log('');

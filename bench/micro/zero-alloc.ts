@@ -1,6 +1,7 @@
 /**
  * bench/micro/zero-alloc.ts — shows that the hot path allocates nothing in steady state: the in-memory
- * pipeline (producer + consumer threads) and the parse loop (one worker) each run at full rate for 30 s
+ * pipeline (producer + consumer threads), the parse loop (one worker), and the dispatch worker's
+ * forwarding work (`forward-alloc.ts`: parse, hash, `StackForwarder.decide`, `TxBatch.addFrame`) each run at full rate for 30 s
  * (`--quick`: 3 s; `--seconds N`), while every hot thread samples its own heap 10 times a second
  * (`v8.getHeapStatistics().used_heap_size`) and counts its own GCs (PerformanceObserver 'gc'), and the
  * main thread samples the process RSS. After the first 10% (>= 0.5 s, warm-up) it reports GC counts,
@@ -11,6 +12,7 @@
  *   npx tsx bench/micro/zero-alloc.ts [--quick] [--json] [--seconds N]
  */
 import { isMain, machineLine, parseFlags } from './common.ts';
+import { forwardAllocInWorker, forwardAllocProblems } from './forward-alloc.ts';
 import { Crew, printSteady, steadyProblems, steadyRun, type SteadyResult } from './pipeline.ts';
 
 /** Runs both steady cases for `seconds` each on `crew`. */
@@ -30,12 +32,18 @@ if (isMain(import.meta.url)) {
   const crew = new Crew(true);
   const results = await steadyCases(crew, seconds);
   await crew.close();
-  const verdicts = results.map((s) => ({ key: s.key, problems: steadyProblems(s) }));
+  const forward = await forwardAllocInWorker(seconds);
+  const verdicts = [
+    ...results.map((s) => ({ key: s.key, problems: steadyProblems(s) })),
+    { key: 'allocForward', problems: forwardAllocProblems(forward) },
+  ];
   if (json) {
-    console.log(JSON.stringify({ bench: 'micro/zero-alloc', machine: machineLine('bench/micro/zero-alloc.ts', quick).slice(2), quick, results, verdicts }));
+    console.log(JSON.stringify({ bench: 'micro/zero-alloc', machine: machineLine('bench/micro/zero-alloc.ts', quick).slice(2), quick, results, forward, verdicts }));
   } else {
     console.log(machineLine('bench/micro/zero-alloc.ts', quick));
     printSteady(results);
+    console.log(`forward path, 1 thread (parse + hash + decide + addFrame), ${seconds} s: ${(forward.packets / 1e6).toFixed(1)} M packets after warm-up at ` +
+      `${forward.mpps.toFixed(2)} Mpps; scavenges ${forward.gcs} (other GCs ${forward.majorGcs}); new space ${forward.newSpaceBytesPerPacket.toExponential(1)} B/pkt; RSS ${forward.rssBytesPerPacket.toExponential(1)} B/pkt`);
     for (const v of verdicts) console.log(`${v.key}: ${v.problems.length === 0 ? 'flat (pass)' : `NOT flat: ${v.problems.join('; ')}`}`);
   }
   if (verdicts.some((v) => v.problems.length > 0)) process.exitCode = 1;
