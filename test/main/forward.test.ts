@@ -85,6 +85,7 @@ function startForward(t: ForwardTopology, extra: readonly string[] = []): Proc {
 
 interface ForwardSummary {
   stoppedBy: string;
+  qdiscBypass: boolean;
   totals: { rxPackets: number; forwarded: number; drops: number };
   workers: { worker: string; interface: string; rxPackets: number; forwarded: number; toCoordinator: number; drops: number }[];
   coordinator: { eventLoopUtilization: number; bridged?: number };
@@ -284,6 +285,7 @@ if (reason !== '') {
     const { code, summary } = await stopForward(cli);
     assert.is(code, 0, `exit code after SIGINT (stderr: ${cli.err})`);
     assert.is(summary.stoppedBy, 'SIGINT');
+    assert.is(summary.qdiscBypass, true, 'sockets bypass the qdisc by default');
     assert.is(sent, sum(counts));
     assert.is(got.received, sent, 'every datagram arrived');
     assert.equal(got.ttls, { '63': sent }, 'TTL 64 - 1 on every one');
@@ -297,7 +299,7 @@ if (reason !== '') {
     assert.not.match(cli.err, /error|warning/i);
   });
 
-  Forward('--workers 2 (mmap): both workers carry traffic, every flow stays on one worker', async () => {
+  Forward('--workers 2 (mmap) --qdisc: both workers carry traffic, every flow stays on one worker', async () => {
     const t = topology!;
     // Flow k sends BASE + 2^k datagrams (BASE > 2^FLOWS): a worker that carried the set S of whole flows
     // received |S|·BASE + Σ_{k∈S} 2^k, which decodes back to S; a flow split between workers would not.
@@ -308,13 +310,14 @@ if (reason !== '') {
       const flows = [...Array(FLOWS).keys()].filter((k) => (bits & (1 << k)) !== 0);
       return bits < 1 << FLOWS && flows.length === Math.floor(n / BASE) ? flows : null;
     };
-    const cli = track(startForward(t, ['--workers', '2', '--mode', 'mmap']));
+    const cli = track(startForward(t, ['--workers', '2', '--mode', 'mmap', '--qdisc']));
     const sink = track(await startSink(t, sum(counts), 15));
     await cli.waitFor(/^forwarding /m, 'netshard forward ready');
     const sent = await send(t, counts, 20_000);
     const got = await sinkReport(sink);
     const { code, summary } = await stopForward(cli);
     assert.is(code, 0, cli.err);
+    assert.is(summary.qdiscBypass, false, '--qdisc sends through the qdisc');
     assert.is(got.received, sent, `every datagram arrived (sink overflows: ${got.udpRcvbufErrors})`);
     assert.equal(got.flows, Object.fromEntries(counts.map((c, k) => [String(SOURCE_PORT + k), c])), 'each flow complete');
     assert.is(got.orderErrors, 0, 'each flow in order');
@@ -577,6 +580,7 @@ const BAD = [
   { name: '--workers 0', args: ['forward', '--in', 'v0', '--out', 'v1', '--workers', '0'], want: /--workers must be an integer from 1 to 64, received '0'/ },
   { name: 'unknown mode', args: ['forward', '--in', 'v0', '--out', 'v1', '--mode', 'xdp'], want: /--mode must be readv, recvmmsg or mmap, received 'xdp'/ },
   { name: 'mmap on TUN', args: ['forward', '--in', 't0', '--out', 't1', '--tun', '--mode', 'mmap'], want: /TUN queues are read with readv/ },
+  { name: '--qdisc on TUN', args: ['forward', '--in', 't0', '--out', 't1', '--tun', '--qdisc'], want: /--qdisc applies to AF_PACKET sockets/ },
   { name: 'unknown option', args: ['forward', '--in', 'v0', '--out', 'v1', '--turbo'], want: /unknown option '--turbo'/ },
   { name: 'route host bits', args: ['forward', '--in', 'v0', '--out', 'v1', '--route', '198.18.0.1/24'], want: /198\.18\.0\.1\/24 has host bits set/ },
   { name: 'bridge with routes', args: ['forward', '--in', 'v0', '--out', 'v1', '--bridge', '--route', '198.18.0.0/16'], want: /--route and --neighbor do not apply/ },
