@@ -23,9 +23,10 @@ for (const c of [
 ]) {
   Threads(`ordering and no loss across two threads: ${c.name}`, async () => {
     const ring = createRing({ capacity: c.capacity, recordWords: c.recordWords });
+    const go = new SharedArrayBuffer(4); // the consumer starts once the producer runs (see ring-worker.ts)
     const [p, r] = await Promise.all([
-      runWorker({ role: 'seq-producer', ring, count: c.count, seed: 42 }),
-      runWorker({ role: 'seq-consumer', ring, count: c.count, sleep: c.sleep }),
+      runWorker({ role: 'seq-producer', ring, count: c.count, seed: 42, go }),
+      runWorker({ role: 'seq-consumer', ring, count: c.count, sleep: c.sleep, go }),
     ]);
     assert.is(p.published, c.count);
     assert.is(r.received, c.count);
