@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import {
   checksum,
   checksumView,
+  ipv4HeaderChecksumOk,
   combineChecksums,
   decrementHopLimit,
   decrementTtl,
@@ -220,6 +221,25 @@ const ipv4HeaderChecksum = (bytes: Uint8Array, at: number): number => {
   copy[11] = 0;
   return finishChecksum(referenceSum(copy, 0, copy.length));
 };
+
+Checksum('ipv4HeaderChecksumOk agrees with the textbook sum: valid headers (IHL 5..15, all-0xff options), one flipped bit', () => {
+  const rand = prng(791);
+  for (let round = 0; round < 300; round++) {
+    const ihl = 5 + (round % 11);
+    const bytes = new Uint8Array(3 + ihl * 4);
+    randomIpv4(rand, bytes, 3, 100, UDP_PROTOCOL_NUMBER, ihl);
+    if (round % 7 === 0) { // the largest sum there is: every option byte 0xff
+      bytes.fill(0xff, 3 + 20, 3 + ihl * 4);
+      viewOf(bytes).setUint16(3 + 10, 0);
+      viewOf(bytes).setUint16(3 + 10, finishChecksum(referenceSum(bytes, 3, ihl * 4)));
+    }
+    assert.ok(headerVerifies(bytes, 3));
+    assert.is(ipv4HeaderChecksumOk(viewOf(bytes), 3, ihl * 4), true, `round ${round}: valid`);
+    const bit = randInt(rand, ihl * 32);
+    bytes[3 + (bit >>> 3)]! ^= 0x80 >>> (bit & 7);
+    assert.is(ipv4HeaderChecksumOk(viewOf(bytes), 3, ihl * 4), headerVerifies(bytes, 3), `round ${round}: bit ${bit} flipped`);
+  }
+});
 
 Checksum('property: decrementTtl equals a full recompute for every TTL', () => {
   const rand = prng(1624);

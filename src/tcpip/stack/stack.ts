@@ -33,7 +33,7 @@
 import { NetshardError } from '../../errors.ts';
 import { validateBoolean, validateObject } from '../../validate.ts';
 import { LINK_ADDRESS_SIZE, formatIpv4, formatIpv6, parseLinkAddress } from '../address.ts';
-import { checksumView } from '../checksum.ts';
+import { ipv4HeaderChecksumOk } from '../checksum.ts';
 import { isMulticastLinkAddress, linkAddressEquals } from '../header/ethernet.ts';
 import { ICMPV4_DST_UNREACHABLE, ICMPV4_ECHO, ICMPV4_PORT_UNREACHABLE, ICMPV4_PROTO_UNREACHABLE } from '../header/icmpv4.ts';
 import { ICMPV6_DST_UNREACHABLE, ICMPV6_ECHO_REQUEST, ICMPV6_NEIGHBOR_ADVERT, ICMPV6_NEIGHBOR_SOLICIT, ICMPV6_PORT_UNREACHABLE } from '../header/icmpv6.ts';
@@ -416,7 +416,7 @@ export class Stack {
 
   private inboundIpv4(nic: Nic, view: DataView, parsed: ParsedPacket, now: number, out: DataView, outOffset: number): StackAction {
     const ip = parsed.networkOffset;
-    if (checksumView(view, ip, this.ipv4.reset(view, ip).headerLength) !== 0xffff) return this.done(StackAction.Drop, StackReason.BadChecksum);
+    if (!ipv4HeaderChecksumOk(view, ip, this.ipv4.reset(view, ip).headerLength)) return this.done(StackAction.Drop, StackReason.BadChecksum);
     const destination = view.getInt32(ip + IPV4_DESTINATION_OFFSET);
     if (!isLocalIpv4(this.nics, nic, destination)) return this.done(StackAction.Drop, StackReason.NotForUs);
     if (parsed.fragment !== FragmentKind.None) return this.done(StackAction.Drop, StackReason.Fragment);
