@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hex } from '../helpers/hex.ts';
-import { ip, netnsUnavailableReason } from '../helpers/netns.ts';
+import { ip, netnsUnavailableReason, setTxChecksum } from '../helpers/netns.ts';
 import { auxdataChecksum } from '../../src/fdbased/dispatch-recvmmsg.ts';
 import {
   DispatcherCounters,
@@ -143,21 +143,6 @@ for (const mode of ['recvmmsg', 'readv'] as const) {
 
 // ---- as root: a veth with tx checksum offload on, then off -----------------------------------------------
 
-/** Sets tx checksum offload on `ifname` in `ns` (SIOCETHTOOL ETHTOOL_STXCSUM; ethtool is not installed) and returns the value read back. */
-function setTxChecksum(ns: string, ifname: string, on: boolean): number {
-  const script = `
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL, GET, SET = 0x8946, 0x16, 0x17
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-def ethtool(cmd, value=0):
-    data = ctypes.create_string_buffer(struct.pack('II', cmd, value), 8)
-    fcntl.ioctl(s.fileno(), SIOCETHTOOL, struct.pack('16sP', sys.argv[1].encode(), ctypes.addressof(data)).ljust(40, b'\\0'))
-    return struct.unpack('II', data.raw)[1]
-ethtool(SET, int(sys.argv[2]))
-print(ethtool(GET))
-`;
-  return Number(execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', script, ifname, on ? '1' : '0'], { encoding: 'utf8', timeout: 10_000 }).trim());
-}
 
 /** What the UDP checksum field of the test frame at `p` holds, and whether a software check passes. */
 function inspect(bytes: Uint8Array, p: Delivered): { field: number; pseudo: number; verifies: boolean } {

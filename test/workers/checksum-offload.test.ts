@@ -10,13 +10,13 @@
  *     (/proc/net/snmp) stays 0, and the worker counts each completed checksum.
  * Bounded in packets and seconds; no timing assertions. Skipped with a printed reason without root.
  */
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeFds, openPacketSockets, type DispatchMode } from '../../src/fdbased/index.ts';
 import { createSocket, type UdpEndpoint } from '../../src/tcpip/index.ts';
 import { Engine, createLab, serve, type ForwardTopology, type UdpServer } from '../../src/workers/index.ts';
-import { netnsUnavailableReason } from '../helpers/netns.ts';
+import { netnsUnavailableReason, setTxChecksum } from '../helpers/netns.ts';
 import { createStackTopology, type StackTopology } from './fixtures/stack-topology.ts';
 
 const Offload = suite('workers/checksum-offload');
@@ -26,21 +26,6 @@ const SOCKET_PORT = 9101;
 const SINK_PORT = 9102;
 const DATAGRAMS = 40;
 
-/** Sets tx checksum offload on `ifname` in `ns` (SIOCETHTOOL ETHTOOL_STXCSUM; ethtool is not installed); returns the value read back. */
-function setTxChecksum(ns: string, ifname: string, on: boolean): number {
-  const script = `
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL, GET, SET = 0x8946, 0x16, 0x17
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-def ethtool(cmd, value=0):
-    data = ctypes.create_string_buffer(struct.pack('II', cmd, value), 8)
-    fcntl.ioctl(s.fileno(), SIOCETHTOOL, struct.pack('16sP', sys.argv[1].encode(), ctypes.addressof(data)).ljust(40, b'\\0'))
-    return struct.unpack('II', data.raw)[1]
-ethtool(SET, int(sys.argv[2]))
-print(ethtool(GET))
-`;
-  return Number(execFileSync('ip', ['netns', 'exec', ns, 'python3', '-c', script, ifname, on ? '1' : '0'], { encoding: 'utf8', timeout: 10_000 }).trim());
-}
 
 /** The client's kernel: one UDP exchange per (port, message) pair in argv, in one process (each python3 start costs ~1 s here). */
 const ASK_PY = `
