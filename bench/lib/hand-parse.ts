@@ -2,7 +2,9 @@
  * The hand parse the parse benches measure `parsePacket` against (`bench/parse.ts`, the micro suite's
  * `parse` case): it reads the fields `parsePacket` fills for the benches' frames (Ethernet, one 802.1Q tag,
  * IPv4 or IPv6 without extension headers, UDP or TCP), trusting every length: no validation at all. And
- * `fold`, which mixes what a loop read into one number so no read can be optimised away.
+ * `fold`, which mixes what a loop read into one number so no read can be optimised away. The timed loops
+ * stay in each bench, one per parser: a loop shared by `parsePacket` and the hand parse reads two object
+ * shapes, turns polymorphic, and the reference slows 10x (tried: 45 → 4.4 Mpps).
  */
 import { ETHERNET_MINIMUM_SIZE, IPV4_PROTOCOL_NUMBER, TCP_PROTOCOL_NUMBER } from '../../src/tcpip/index.ts';
 
