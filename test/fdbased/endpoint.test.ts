@@ -317,8 +317,8 @@ Endpoint('a hang-up seen by wait ends the fd with ECONNRESET', () => {
 });
 
 /** Starts the loop worker over `fd`; resolves its stop handle and a promise of how it ended. */
-async function startLoopWorker(fd: number, dispatchMode: 'readv' | 'recvmmsg') {
-  const worker = spawnWorker(new URL('./fixtures/loop-worker.ts', import.meta.url), { workerData: { fd, dispatchMode } });
+async function startLoopWorker(fd: number, dispatchMode: 'readv' | 'recvmmsg', extra: { pollTimeoutMs?: number; deliveredWord?: Int32Array } = {}) {
+  const worker = spawnWorker(new URL('./fixtures/loop-worker.ts', import.meta.url), { workerData: { fd, dispatchMode, ...extra } });
   const exited = once(worker, 'exit');
   let resolveHandle!: (h: StopHandle) => void;
   let resolveEnd!: (e: { code: number; closedCalls: { fdIndex: number; code: string | null }[]; delivered: number; poolFull: boolean }) => void;
@@ -345,6 +345,31 @@ for (const dispatchMode of ['readv', 'recvmmsg'] as const) {
       assert.is(stopHandle(handle), 0);
       const end = await within(w.ended, 10_000, 'the loop end');
       assert.is(end.code, RECEIVE_STOPPED);
+      assert.equal(end.closedCalls, [{ fdIndex: 0, code: null }]);
+      assert.ok(end.poolFull, 'the worker pool is full again');
+      await w.exited;
+    } finally {
+      closeFds([peer, fd]);
+    }
+  });
+
+  Endpoint(`${dispatchMode}: a loop asleep in an hour-long poll with no traffic ends promptly after stop() (the stop eventfd wakes it)`, async () => {
+    const [peer, fd] = openSocketPair({ type: 'dgram' });
+    try {
+      const deliveredWord = new Int32Array(new SharedArrayBuffer(4));
+      const w = await startLoopWorker(fd, dispatchMode, { pollTimeoutMs: 3_600_000, deliveredWord });
+      const handle = await within(w.handle, 10_000, 'the worker start');
+      // One packet proves the loop runs; once it is delivered the loop finds the fd empty and goes to
+      // sleep in poll, where a timeout of an hour leaves only the stop eventfd to end the sleep.
+      sys.write(peer, Uint8Array.of(7), 1);
+      const seen = Atomics.waitAsync(deliveredWord, 0, 0, 10_000);
+      if (seen.async) await seen.value;
+      assert.is(Atomics.load(deliveredWord, 0), 1, 'the loop delivered the packet');
+      await new Promise((r) => setTimeout(r, 100)); // let it reach poll (were it not there yet, it still must end)
+      assert.is(stopHandle(handle), 0);
+      const end = await within(w.ended, 10_000, 'the loop end after stop');
+      assert.is(end.code, RECEIVE_STOPPED);
+      assert.is(end.delivered, 1);
       assert.equal(end.closedCalls, [{ fdIndex: 0, code: null }]);
       assert.ok(end.poolFull, 'the worker pool is full again');
       await w.exited;
