@@ -11,6 +11,7 @@
  *
  * Thread: a worker thread (it blocks in poll()); never import it from the main thread.
  */
+import { writeFileSync } from 'node:fs';
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { NetshardError, serializeError } from '../errors.ts';
 import { RECEIVE_STOPPED, StopFd, createEndpoint, type Endpoint } from '../fdbased/index.ts';
@@ -60,6 +61,7 @@ const ends: (RingProducer | RingConsumer)[] = [];
 
 try {
   if (init?.kind !== 'init') throw new NetshardError('ERR_INVALID_ARG_VALUE', 'workerData must be an init message');
+  nameThread(`ns-rx-${init.link}.${init.fdIndex}`);
   stopFd = StopFd.create();
   Atomics.store(control, CONTROL_EVENT_FD, stopFd.eventFd); // first: a dead worker's eventfd is still found
   const link = init.links[init.link]!;
@@ -171,6 +173,19 @@ try {
   process.exitCode = 1;
 }
 init?.controlPort?.close();
+
+/**
+ * Names this thread in the kernel (`top -H`, `ps -L`, /proc/<pid>/task/<tid>/comm), so CPU per dispatch
+ * thread can be told apart from Node's own threads (`netshard bench` reads it). Best effort: at most 15
+ * bytes; a kernel without /proc/thread-self leaves the name as it was.
+ */
+function nameThread(name: string): void {
+  try {
+    writeFileSync('/proc/thread-self/comm', name.slice(0, 15));
+  } catch {
+    // no procfs here: the name is only a convenience
+  }
+}
 
 /** Closes the endpoint's tables, the eventfd (unless the coordinator took it), and detaches ring ends. */
 function releaseAll(): void {

@@ -10,7 +10,10 @@ export {
   type BenchCell, type ForwarderCase, type ForwarderKind, type PlotFile, type RunSample, type TrafficPoint,
 } from './report.ts';
 export { CDF_PERCENTILES, LatencyHistogram, decodeSamples, type CdfPoint, type LatencySummary } from './histogram.ts';
-export { USER_HZ, parseProcessStat, parseSystemStat, readProcessCpu, readSystemCpu, systemCpuDelta, type ProcessCpu, type SystemCpu } from './proc.ts';
+export {
+  USER_HZ, parseProcessStat, parseSystemStat, parseTaskStat, readProcessCpu, readSystemCpu, readThreadsCpu, systemCpuDelta, threadWindow,
+  type ProcessCpu, type SystemCpu, type ThreadBusy, type ThreadCpu, type ThreadWindow,
+} from './proc.ts';
 export { SERIES_COLOURS, escapeXml, formatTick, lineChart, logTicks, niceTicks, type ChartSeries, type LineChart } from './svg.ts';
 export { formatMpps, formatNumber, formatPercent, formatRatio, formatTable, progressBar, type Align } from './table.ts';
 export { BASELINE_PROGRAMS, baselineCacheDir, compileBaseline, findBaselinesDir, gccVersion, type BaselineProgram } from './compile.ts';

@@ -7,6 +7,7 @@
  */
 import type { BenchMode, BenchOptions } from './options.ts';
 import type { CdfPoint, LatencySummary } from './histogram.ts';
+import type { ThreadBusy } from './proc.ts';
 import { lineChart } from './svg.ts';
 import { formatMpps, formatNumber, formatPercent, formatRatio, formatTable } from './table.ts';
 
@@ -59,6 +60,20 @@ export interface RunSample {
   sinkOverflows: number;
   /** Latency samples the sink kept. */
   latencySamples: number;
+  /** Wall-clock seconds of the CPU window: from just before the generator starts to the end of the drain. */
+  windowSeconds: number;
+  /**
+   * netshard only: the coordinator's (the forwarder's main thread, tid == pid) utime + stime over the window
+   * divided by `windowSeconds`: the fraction of one core it kept busy. Null for the kernel and C.
+   */
+  coordinatorBusy: number | null;
+  /**
+   * C and netshard: the busiest other thread's fraction of one core over the window (a dispatch worker, or a
+   * C forwarding thread); null for the kernel.
+   */
+  workerBusy: number | null;
+  /** C and netshard: every thread's share of the window (main thread first when it was read); empty for the kernel. */
+  threads: ThreadBusy[];
 }
 
 /** One cell of the matrix: medians over its runs. Rates in packets per second. */
@@ -78,6 +93,10 @@ export interface BenchCell {
   cpuSecondsPerMpkt: number | null;
   /** The same for the machine's softirq time. */
   softirqSecondsPerMpkt: number | null;
+  /** Median `RunSample.coordinatorBusy` (netshard; else null): the coordinator's fraction of one core. */
+  coordinatorBusy: number | null;
+  /** Median `RunSample.workerBusy` (C and netshard; else null): the busiest worker thread's fraction of one core. */
+  workerBusy: number | null;
   /** Latency percentiles over all runs' samples, µs. */
   latency: LatencySummary;
   /** The CDF behind them (the latency plot). */
@@ -138,6 +157,8 @@ export function summarizeCell(point: TrafficPoint, forwarder: ForwarderCase, run
     loss: median(runs.map((r) => r.loss)),
     cpuSecondsPerMpkt: medianOrNull(runs.map((r) => perMpkt(r.cpuSeconds, r.received))),
     softirqSecondsPerMpkt: medianOrNull(runs.map((r) => perMpkt(r.softirqSeconds, r.received))),
+    coordinatorBusy: medianOrNull(runs.map((r) => r.coordinatorBusy)),
+    workerBusy: medianOrNull(runs.map((r) => r.workerBusy)),
     latency,
     latencyCdf,
     vsKernel: null,
@@ -163,7 +184,7 @@ export function addRatios(cells: BenchCell[]): void {
 }
 
 /** The header of `resultTable`. */
-export const RESULT_COLUMNS = ['frame', 'flows', 'forwarder', 'gen Mpps', 'sink Mpps', 'min', 'max', 'loss', 'CPU s/Mpkt', 'p50 us', 'p99 us', 'p99.9 us', 'vs kernel', 'vs C'] as const;
+export const RESULT_COLUMNS = ['frame', 'flows', 'forwarder', 'gen Mpps', 'sink Mpps', 'min', 'max', 'loss', 'CPU s/Mpkt', 'coord %', 'worker %', 'p50 us', 'p99 us', 'p99.9 us', 'vs kernel', 'vs C'] as const;
 
 /** Returns the terminal table of `cells`, one line per cell in the order given, header first. */
 export function resultTable(cells: readonly BenchCell[]): string[] {
@@ -177,6 +198,8 @@ export function resultTable(cells: readonly BenchCell[]): string[] {
     formatMpps(c.sinkPpsMax),
     formatPercent(c.loss),
     formatNumber(c.cpuSecondsPerMpkt),
+    formatPercent(c.coordinatorBusy ?? Number.NaN),
+    formatPercent(c.workerBusy ?? Number.NaN),
     formatNumber(c.latency.p50),
     formatNumber(c.latency.p99),
     formatNumber(c.latency.p999),

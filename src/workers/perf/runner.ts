@@ -4,8 +4,9 @@
  * (the kernel, the C forwarder and `netshard forward` per mode and worker count; the order rotated each run
  * so drift on a shared machine hits all alike), start the forwarder once, then for each traffic point
  * (frame size x flows) start the sink, run the generator for `seconds`, drain, stop the sink, and read CPU
- * time from /proc around the generator. Then medians, ratios, latency histograms, the table, results.json
- * and the plots. Deletes everything it made in `finally`, on abort (the caller's AbortSignal: Ctrl-C), and,
+ * time from /proc around the generator (the forwarder process's, each of its threads': the coordinator's
+ * busy fraction and the busiest worker's, and the machine's softirq). Then medians, ratios, latency
+ * histograms, the table, results.json and the plots. Deletes everything it made in `finally`, on abort (the caller's AbortSignal: Ctrl-C), and,
  * through a reaper process, even when it is SIGKILLed.
  *
  * ```
@@ -29,11 +30,11 @@ import { BenchChild, type ChildProtocol } from './child.ts';
 import { baselineCacheDir, compileBaseline, findBaselinesDir, gccVersion } from './compile.ts';
 import { LatencyHistogram, decodeSamples } from './histogram.ts';
 import { validateBenchOptions, type BenchOptions } from './options.ts';
-import { readProcessCpu, readSystemCpu, systemCpuDelta } from './proc.ts';
+import { readProcessCpu, readSystemCpu, readThreadsCpu, systemCpuDelta, threadWindow } from './proc.ts';
 import {
   addRatios, benchCases, benchPlots, resultTable, summarizeCell, trafficPoints, type BenchCell, type ForwarderCase, type RunSample, type TrafficPoint,
 } from './report.ts';
-import { progressBar } from './table.ts';
+import { formatPercent, progressBar } from './table.ts';
 
 /** Where the runner prints; `main.ts` passes stdout (stderr with --json). */
 export interface BenchIo {
@@ -238,8 +239,12 @@ export async function runBench(options: Partial<BenchOptions>, io: BenchIo = {})
       );
       try {
         await sink.ready;
-        const cpuBefore = forwarder?.pid === undefined ? null : readProcessCpu(forwarder.pid);
+        const fwdPid = forwarder?.pid;
+        // The CPU window: per thread (the coordinator is tid == pid), the whole process, the machine, wall time.
+        const cpuBefore = fwdPid === undefined ? null : readProcessCpu(fwdPid);
         const systemBefore = readSystemCpu();
+        const threadsBefore = fwdPid === undefined ? null : readThreadsCpu(fwdPid);
+        const windowStart = performance.now();
         const gen = new BenchChild(
           'flow-gen',
           [...taskset(pinning.generator), 'ip', 'netns', 'exec', t.namespaces.gen, bins.gen, t.sink.ipv4, String(PORT), String(p.payloadBytes),
@@ -250,7 +255,9 @@ export async function runBench(options: Partial<BenchOptions>, io: BenchIo = {})
         );
         const sent = await gen.exited;
         await sleep(DRAIN_MS);
-        const cpuAfter = forwarder?.pid === undefined ? null : readProcessCpu(forwarder.pid);
+        const windowSeconds = (performance.now() - windowStart) / 1000;
+        const threadsAfter = fwdPid === undefined ? null : readThreadsCpu(fwdPid);
+        const cpuAfter = fwdPid === undefined ? null : readProcessCpu(fwdPid);
         const system = systemCpuDelta(systemBefore, readSystemCpu());
         const got = await sink.stop();
         if (Number(got['inCsumErrors']) > 0 || Number(got['ipInHdrErrors']) > 0) {
@@ -263,9 +270,20 @@ export async function runBench(options: Partial<BenchOptions>, io: BenchIo = {})
         const received = Number(got['received']);
         const sinkSeconds = Number(got['seconds']);
         let cpuSeconds = system.softirq;
+        let coordinatorBusy: number | null = null;
+        let workerBusy: number | null = null;
+        const threads: RunSample['threads'] = [];
         if (c.kind !== 'kernel') {
-          if (cpuBefore === null || cpuAfter === null) throw new NetshardError('ERR_NETSHARD_BENCH', `${c.label} exited during a run`);
+          if (fwdPid === undefined || cpuBefore === null || cpuAfter === null || threadsBefore === null || threadsAfter === null) {
+            throw new NetshardError('ERR_NETSHARD_BENCH', `${c.label} exited during a run`);
+          }
           cpuSeconds = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
+          const w = threadWindow(fwdPid, threadsBefore, threadsAfter, windowSeconds);
+          if (w.main !== null) threads.push(w.main);
+          threads.push(...w.others);
+          // netshard's main thread is the coordinator; C's only waits for its forwarding threads.
+          if (c.kind === 'netshard') coordinatorBusy = w.main?.busy ?? null;
+          workerBusy = w.busiest?.busy ?? null;
         }
         const sample: RunSample = {
           run,
@@ -280,6 +298,10 @@ export async function runBench(options: Partial<BenchOptions>, io: BenchIo = {})
           softirqSeconds: system.softirq,
           sinkOverflows: Number(got['rcvbufErrors']),
           latencySamples: latencies.length,
+          windowSeconds,
+          coordinatorBusy,
+          workerBusy,
+          threads,
         };
         return { sample, latencies };
       } finally {
@@ -304,7 +326,10 @@ export async function runBench(options: Partial<BenchOptions>, io: BenchIo = {})
             done++;
             if (io.isTTY !== true) {
               log(`run ${run + 1}/${o.runs}  ${c.label.padEnd(22)} ${String(p.frameBytes).padStart(4)} B ${String(p.flows).padStart(4)} flow(s): ` +
-                `sink ${(sample.sinkPps / 1e6).toFixed(3)} Mpps, loss ${(sample.loss * 100).toFixed(1)}%  [${done}/${total}]`);
+                `sink ${(sample.sinkPps / 1e6).toFixed(3)} Mpps, loss ${(sample.loss * 100).toFixed(1)}%` +
+                (sample.coordinatorBusy === null ? '' : `, coord ${formatPercent(sample.coordinatorBusy)}`) +
+                (sample.workerBusy === null ? '' : `, worker ${formatPercent(sample.workerBusy)}`) +
+                `  [${done}/${total}]`);
             }
           }
           if (forwarder !== null) forwarderReports.push({ run, forwarder: c.label, report: await forwarder.stop() });

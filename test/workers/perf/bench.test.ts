@@ -47,7 +47,26 @@ if (unavailable !== '') {
         assert.ok(r.cpuSeconds >= 0 && c.cpuSecondsPerMpkt !== null, `${what}: CPU time read`);
         assert.ok(c.latency.count > 0 && c.latency.p50 > 0 && c.latency.p50 <= c.latency.p99 && c.latency.p99 <= c.latency.p999, `${what}: latency ${JSON.stringify(c.latency)}`);
         assert.ok(c.latencyCdf.length > 0, `${what}: a CDF`);
+        assert.ok(r.windowSeconds >= 0.5, `${what}: the CPU window covers the generator's run (${r.windowSeconds} s)`);
+        if (c.forwarder.kind === 'kernel') {
+          assert.equal([r.coordinatorBusy, r.workerBusy, r.threads], [null, null, []], what);
+        } else {
+          // The forwarder forwarded, so some thread of it other than main was charged CPU; one core at most
+          // per thread, plus a tick of rounding.
+          assert.ok(r.workerBusy !== null && r.workerBusy > 0 && r.workerBusy <= 1 + 0.01 / r.windowSeconds, `${what}: worker ${r.workerBusy}`);
+          assert.is(c.workerBusy, r.workerBusy, `${what}: one run, its own median`);
+          assert.ok(r.threads.length >= 2 && r.threads.some((x) => x.busy === r.workerBusy), `${what}: threads ${JSON.stringify(r.threads)}`);
+        }
+        if (c.forwarder.kind === 'netshard') {
+          assert.ok(r.coordinatorBusy !== null && r.coordinatorBusy >= 0 && r.coordinatorBusy <= 1 + 0.01 / r.windowSeconds, `${what}: coord ${r.coordinatorBusy}`);
+          assert.is(r.threads[0]!.busy, r.coordinatorBusy, `${what}: the main thread is listed first`);
+        } else {
+          assert.is(c.coordinatorBusy, null, `${what}: only netshard has a coordinator`);
+        }
       }
+      const header = lines.findIndex((l) => /^ *frame +flows +forwarder/.test(l));
+      assert.ok(header > 0 && / coord % +worker % /.test(lines[header]!), 'the table has the coord % and worker % columns');
+      assert.match(lines[header + 3]!, /netshard recvmmsg 1w .* \d+\.\d% +\d+\.\d% /);
       const [kernel, native, engine] = saved.cells as [BenchResults['cells'][number], BenchResults['cells'][number], BenchResults['cells'][number]];
       assert.is(kernel.vsKernel, null);
       assert.ok(Math.abs(native.vsKernel! - native.sinkPps / kernel.sinkPps) < 1e-9);

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  addRatios, benchCases, benchPlots, formatTable, median, progressBar, resultTable, summarizeCell, trafficPoints,
+  RESULT_COLUMNS, addRatios, benchCases, benchPlots, formatTable, median, progressBar, resultTable, summarizeCell, trafficPoints,
   type BenchCell, type ForwarderCase, type RunSample, type TrafficPoint,
 } from '../../../src/workers/index.ts';
 
@@ -37,15 +37,16 @@ Report('trafficPoints: sizes x flows, payload = frame - 46 (RFC 2544 framing)', 
 const POINT: TrafficPoint = { frameBytes: 64, payloadBytes: 18, flows: 64 };
 const NO_LATENCY = { count: 0, p50: 0, p99: 0, p999: 0, max: 0, mean: 0 };
 
-function run(i: number, sinkPps: number, received: number, cpuSeconds: number): RunSample {
+function run(i: number, sinkPps: number, received: number, cpuSeconds: number, busy: { coordinator?: number; worker?: number } = {}): RunSample {
   return {
     run: i, sent: received * 2, generatorSeconds: 1, generatorPps: received * 2, received, sinkSeconds: received / sinkPps, sinkPps,
     loss: 0.5, cpuSeconds, softirqSeconds: cpuSeconds / 2, sinkOverflows: 0, latencySamples: 0,
+    windowSeconds: 1.2, coordinatorBusy: busy.coordinator ?? null, workerBusy: busy.worker ?? null, threads: [],
   };
 }
 
-function cell(forwarder: ForwarderCase, sinkPps: number): BenchCell {
-  return summarizeCell(POINT, forwarder, [run(0, sinkPps, sinkPps, 1)], NO_LATENCY, []);
+function cell(forwarder: ForwarderCase, sinkPps: number, busy: { coordinator?: number; worker?: number } = {}): BenchCell {
+  return summarizeCell(POINT, forwarder, [run(0, sinkPps, sinkPps, 1, busy)], NO_LATENCY, []);
 }
 
 Report('summarizeCell: medians over runs, CPU seconds per million delivered packets', () => {
@@ -61,6 +62,20 @@ Report('summarizeCell: medians over runs, CPU seconds per million delivered pack
   assert.ok(Math.abs(c.softirqSecondsPerMpkt! - 1.5) < 1e-9, String(c.softirqSecondsPerMpkt));
   assert.is(c.loss, 0.5);
   assert.equal([c.vsKernel, c.vsC], [null, null]);
+});
+
+Report('summarizeCell: coordinator and worker busy fractions are medians over the runs that have them', () => {
+  const netshard: ForwarderCase = { kind: 'netshard', mode: 'mmap', workers: 2, label: 'netshard mmap 2w' };
+  const c = summarizeCell(POINT, netshard, [
+    run(0, 1000, 1000, 1, { coordinator: 0.1, worker: 0.9 }),
+    run(1, 1000, 1000, 1, { coordinator: 0.3, worker: 0.5 }),
+    run(2, 1000, 1000, 1, { coordinator: 0.2, worker: 0.7 }),
+  ], NO_LATENCY, []);
+  assert.equal([c.coordinatorBusy, c.workerBusy], [0.2, 0.7]);
+  const kernel = summarizeCell(POINT, { kind: 'kernel', mode: null, workers: null, label: 'kernel' }, [run(0, 1000, 1000, 1)], NO_LATENCY, []);
+  assert.equal([kernel.coordinatorBusy, kernel.workerBusy], [null, null]);
+  const native = summarizeCell(POINT, { kind: 'c', mode: 'mmap', workers: 2, label: 'C mmap 2t' }, [run(0, 1000, 1000, 1, { worker: 0.98 })], NO_LATENCY, []);
+  assert.equal([native.coordinatorBusy, native.workerBusy], [null, 0.98]);
 });
 
 Report('summarizeCell: nothing delivered gives no CPU per packet', () => {
@@ -90,6 +105,28 @@ Report('resultTable: header and one aligned line per cell', () => {
   assert.match(lines[1]!, /^ 64 B     64  kernel +0\.400 +0\.200 /);
   assert.match(lines[2]!, /0\.050 .* 0\.25x +-$/);
   assert.is(lines[1]!.indexOf('0.200') + 5, lines[0]!.indexOf('sink Mpps') + 9, 'numbers right-aligned under their header');
+});
+
+Report('resultTable: coord % and worker % after CPU s/Mpkt, the existing columns kept', () => {
+  assert.equal([...RESULT_COLUMNS], [
+    'frame', 'flows', 'forwarder', 'gen Mpps', 'sink Mpps', 'min', 'max', 'loss', 'CPU s/Mpkt', 'coord %', 'worker %', 'p50 us', 'p99 us', 'p99.9 us', 'vs kernel', 'vs C',
+  ]);
+  const cells = [
+    cell({ kind: 'kernel', mode: null, workers: null, label: 'kernel' }, 200_000),
+    cell({ kind: 'c', mode: 'recvmmsg', workers: 2, label: 'C recvmmsg 2t' }, 300_000, { worker: 0.995 }),
+    cell({ kind: 'netshard', mode: 'recvmmsg', workers: 2, label: 'netshard recvmmsg 2w' }, 150_000, { coordinator: 0.123, worker: 0.4567 }),
+  ];
+  addRatios(cells);
+  const lines = resultTable(cells);
+  const header = lines[0]!;
+  // A right-aligned cell ends where its header ends.
+  const under = (line: string, column: string): string => {
+    const end = header.indexOf(column) + column.length;
+    return line.slice(0, end).split(/\s+/).pop()!;
+  };
+  assert.equal(lines.slice(1).map((l) => [under(l, 'coord %'), under(l, 'worker %')]), [['-', '-'], ['-', '99.5%'], ['12.3%', '45.7%']]);
+  assert.equal(lines.slice(1).map((l) => under(l, 'CPU s/Mpkt')), ['5', '3.33', '6.67'], 'CPU s/Mpkt still there, unchanged');
+  assert.equal(lines.slice(1).map((l) => under(l, 'vs C')), ['-', '-', '0.50x']);
 });
 
 Report('formatTable: widths, alignment, short rows padded', () => {
