@@ -15,11 +15,11 @@
  *   --out IFACE ─ N AF_PACKET fds (one fanout group) or N TUN queues ─┘  L3: ForwardingConfig (the kernel's
  *                                                                        addresses → connected routes, --route,
  *   kernel of the namespace: `readKernelLink` (`ip -j`, read once)       kernel neighbours + --neighbor)
- *   main thread: live stats once a second, the summary, signals          L2 (--bridge): `Bridge` (workers)
+ *   main thread: live stats once a second, the summary, signals          L2 (--bridge): { kind: 'bridge' }
  * ```
  * The fanout group ignores outgoing frames (`openPacketSockets(…, { ignoreOutgoing: true })`); the kernel's
- * view (`readKernelLink`, `forwardingConfigFromKernel`) and the bridge live in `workers/forward-setup.ts`,
- * the L3 resolver in `workers/forward-resolver.ts`.
+ * view (`readKernelLink`, `forwardingConfigFromKernel`) lives in `workers/forward-setup.ts`, the L3 resolver
+ * in `workers/forward-resolver.ts`, the bridge in `workers/bridge-forwarder.ts` (run in the workers).
  * Neighbours: the kernel's table (a snapshot) and --neighbor seed the workers; in L3 over AF_PACKET the
  * coordinator runs a `ForwardResolver` (a `Stack` owning the interfaces' addresses) that resolves the
  * next hops the workers do not know by ARP/NDP and hands what it learns to them (`Engine.updateNeighbors`).
@@ -40,7 +40,6 @@ import { NetshardError } from './errors.ts';
 import { closeFds, netnsPath, openPacketSockets, openTun, type DispatchMode } from './fdbased/index.ts';
 import { parseIpv4, parseIpv6 } from './tcpip/index.ts';
 import {
-  Bridge,
   Engine,
   ForwardResolver,
   forwardingConfigFromKernel,
@@ -76,14 +75,16 @@ interface Command {
 const FORWARD_HELP = `Usage: netshard forward --in IFACE --out IFACE [options]
 
 Forwards packets between two interfaces, both ways: one worker thread per fd receives a batch, routes
-each packet (TTL - 1, MACs rewritten) and sends it on the other interface itself.
+each packet (TTL - 1, MACs rewritten) and sends it on the other interface itself. With --bridge it
+routes nothing: each frame goes out on the other interface as it came in, sent by the same worker.
 
   --in IFACE                 one interface
   --out IFACE                the other; routes without via= or dev= leave here
   --workers N                fds (and workers) per interface: AF_PACKET sockets in one fanout group,
                              or TUN queues; 1..64, default 1
   --mode MODE                readv | recvmmsg | mmap (PACKET_RX_RING); default recvmmsg, readv with --tun
-  --bridge                   L2: every frame goes to the other side unchanged, MACs included
+  --bridge                   L2: every frame goes to the other side unchanged, MACs and TTL included
+                             (IPv4, IPv6 and ARP; frames of other EtherTypes are dropped and counted)
   --tun                      IFACE names TUN devices (made multi-queue when --workers > 1)
   --qdisc                    send through the interfaces' qdisc (tc rules, tcpdump sees forwarded frames
                              leave); default: PACKET_QDISC_BYPASS, ~7% less CPU per 64-byte packet
@@ -100,8 +101,13 @@ Next hops: the kernel's resolved neighbours (read once at start) and --neighbor 
 next hop they do not know is resolved by the engine's own stack on the main thread (ARP / IPv6 neighbour
 discovery from the interfaces' addresses; packets wait in a bounded queue meanwhile, and are dropped and
 counted if it fails), and every entry it learns is handed to the workers, which forward to it from then
-on. It keeps verifying those entries and takes them back from the workers when they fail. --tun and
---bridge resolve nothing (no link layer; frames pass unchanged).
+on. It keeps verifying those entries and takes them back from the workers when they fail. --tun
+resolves nothing (no link layer), nor does --bridge (frames pass unchanged).
+
+TTL / hop limit 1 is dropped and answered with a rate-limited ICMP time exceeded, from the ingress
+interface's address, by the worker itself; no route is dropped and counted. With --tun that address is
+the kernel's own on the TUN device, so the namespace's kernel drops the IPv4 error as a martian unless
+net.ipv4.conf.<tun>.accept_local=1 (IPv6 has no such check).
 
 The AF_PACKET sockets send with PACKET_QDISC_BYPASS unless --qdisc is given (no qdisc: tc rules do not
 apply, and tcpdump on the interfaces does not see the forwarded frames leave).
@@ -559,6 +565,19 @@ function table(labels: readonly string[], totals: readonly SlotTotals[], pps: re
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]! + 2))).join(''));
 }
 
+/** Forwarder outcomes that are not drops in the worker: sent, for the stack, or handed to the resolver. */
+const HANDED_ON = new Set(['Forwarded', 'Local', 'Queued', 'Unresolved', 'NeighborFailed', 'NeighborFull']);
+
+/** 'NoRoute 5, TtlExceeded 2, parse Ipv4BadIhl 1, …': the workers' drops by reason, '' when none. */
+function dropReasons(t: SlotTotals): string {
+  const parts: string[] = [];
+  for (const [name, n] of Object.entries(t.forwardReasons)) if (n > 0 && !HANDED_ON.has(name)) parts.push(`${name} ${count(n)}`);
+  for (const [name, n] of Object.entries(t.rxDropsByReason)) if (n > 0) parts.push(`parse ${name} ${count(n)}`);
+  if (t.ringDrops > 0) parts.push(`coordinator behind ${count(t.ringDrops)}`);
+  if (t.txDrops > 0) parts.push(`send refused ${count(t.txDrops)}`);
+  return parts.join(', ');
+}
+
 // ─── forward ────────────────────────────────────────────────────────────────────────────────────────────
 
 type StopReason = 'SIGINT' | 'SIGTERM' | 'duration' | 'link-ended';
@@ -574,8 +593,8 @@ async function forward(argv: string[]): Promise<number> {
   try {
     const kernel = o.links.map((name) => readKernelLink(name, o.netns));
     const rules = o.bridge ? null : forwardingRules(o, kernel);
-    const forwarding = rules === null ? null : forwardingConfigFromKernel(kernel, rules.routes, rules.neighbors);
-    const bridge = o.bridge ? new Bridge() : null;
+    // L2: each worker sends every frame on the other link itself, as L3 does (bridge-forwarder.ts).
+    const forwarding = rules === null ? { kind: 'bridge' as const } : forwardingConfigFromKernel(kernel, rules.routes, rules.neighbors);
     // L3 over Ethernet: the coordinator's stack resolves the next hops the workers do not know.
     const resolver = rules === null || o.tun ? null : new ForwardResolver(kernel, rules.routes, rules.neighbors);
     const twice = kernelForwardingKeys(o.netns);
@@ -589,11 +608,10 @@ async function forward(argv: string[]): Promise<number> {
         mtu: Math.min(Math.max(kernel[i]!.mtu, 68), 65535),
       })),
       forwarding,
-      ...(bridge === null ? {} : { stack: bridge }),
       ...(resolver === null ? {} : { stack: resolver }),
     });
     const labels = [...inFds.map((_, q) => `${o.links[0]}#${q}`), ...outFds.map((_, q) => `${o.links[1]}#${q}`)];
-    return await run(o, engine, bridge, resolver, labels, kernel, say);
+    return await run(o, engine, resolver, labels, kernel, say);
   } finally {
     closeFds([...inFds, ...outFds]);
   }
@@ -601,7 +619,7 @@ async function forward(argv: string[]): Promise<number> {
 
 /** Runs a built engine until a signal, --duration, or a link without workers; prints; returns the exit code. */
 async function run(
-  o: ForwardOptions, engine: Engine, bridge: Bridge | null, resolver: ForwardResolver | null, labels: string[], kernel: KernelLink[], say: (line: string) => void,
+  o: ForwardOptions, engine: Engine, resolver: ForwardResolver | null, labels: string[], kernel: KernelLink[], say: (line: string) => void,
 ): Promise<number> {
   const tally = new Tally(labels.length);
   const exits: { worker: string; generation: number; reason: string; restarting: boolean; error: string | null }[] = [];
@@ -656,7 +674,6 @@ async function run(
       eventLoopUtilization: elu.utilization,
       cpuSeconds: cpu,
       busyFraction: seconds > 0 ? cpu / seconds : 0,
-      ...(bridge === null ? {} : { bridged: bridge.bridged, bridgeDrops: bridge.drops }),
       ...(resolver === null ? {} : { neighbors: resolver.stats() }),
       ...engine.coordinatorStats(),
     };
@@ -673,8 +690,11 @@ async function run(
     for (const line of table([...labels, 'total'], [...totals, sum], [...totals, sum].map((t) => t.rxPackets / seconds))) say(line);
     say(
       `coordinator: event loop ${(elu.utilization * 100).toFixed(1)}% busy, main thread ${(coordinator.busyFraction * 100).toFixed(1)}% of a core; ` +
-        `${engine.coordinatorStats().restarts} worker restart(s)${bridge === null ? '' : `; bridged ${bridge.bridged}, dropped ${bridge.drops}`}`,
+        `${engine.coordinatorStats().restarts} worker restart(s)`,
     );
+    const dropped = dropReasons(sum);
+    if (dropped !== '') say(`drops by reason: ${dropped}`);
+    if (coordinator.noStack > 0) say(`to coord with nothing there to take them (freed): ${count(coordinator.noStack)}`);
     if (coordinator.neighbors !== undefined) {
       const n = coordinator.neighbors;
       say(

@@ -210,7 +210,7 @@ export class Engine extends EventEmitter implements PacketSender {
   async updateNeighbors(changes: readonly NeighborChange[]): Promise<void> {
     const list = validateNeighborChanges(structuredClone(changes), this.linkCount);
     const config = this.forwarding;
-    if (config === null || list.length === 0) return;
+    if (config === null || config.kind === 'bridge' || list.length === 0) return; // a bridge keeps no neighbours
     const byKey = new Map<string, ForwardNeighbor>();
     for (const n of config.neighbors ?? []) byKey.set(neighborKey(n.link, n.address), n);
     for (const c of list) {

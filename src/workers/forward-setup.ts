@@ -4,32 +4,24 @@
  * - the kernel's view of the two interfaces (`readKernelLink`: MAC, MTU, global addresses, resolved
  *   neighbours, read once with `ip -j link/addr/neigh` inside the namespace) and the `ForwardingConfig`
  *   built from it (`forwardingConfigFromKernel`: connected routes from the addresses, the kernel's
- *   neighbours, plus the caller's routes and static neighbours, already placed on a link);
- * - `Bridge`: the L2 mode, a `StackHandler` on the coordinator that copies every frame to the other link.
+ *   neighbours, plus the caller's routes and static neighbours, already placed on a link).
+ *
+ * The L2 mode (`--bridge`) takes only the MTUs from it: its workers forward with `{ kind: 'bridge' }`
+ * (`bridge-forwarder.ts`), every frame from one link to the other in the worker that received it.
  *
  * Kernel configuration is read with `ip -j` (iproute2's JSON), not netlink: no netlink code or package
  * exists here, iproute2 is already required (README), and this is read once at start.
  *
  * The L3 mode's coordinator, which resolves next hops the workers do not know, is `forward-resolver.ts`.
  *
- * Thread: main. Control path, except `Bridge.deliverNetworkPacket` (per packet, no allocation).
+ * Thread: main. Control path.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { NetshardError } from '../errors.ts';
 import { withNetns } from '../fdbased/index.ts';
-import { DESC_FLAG_CHECKSUM_PARTIAL } from '../ring/index.ts';
-import {
-  ForwardReason, FragmentKind, ICMPV6_NEIGHBOR_ADVERT, ICMPV6_NEIGHBOR_SOLICIT, ICMPV6_PROTOCOL_NUMBER, LINK_ADDRESS_SIZE, NEIGHBOR_CREATE, NeighborCounter,
-  NeighborLookup, NeighborState, ParseReason, ParsedPacket, Stack, StackAction, formatIpv4, formatIpv6, formatLinkAddress, parseIpv4, parseIpv6,
-  parseLinkAddress, parsePacket, writeArpRequest, writeNeighborSolicit, type LinkOutput, type NeighborOptions, type NeighborTable,
-  completeTransportChecksum,
-} from '../tcpip/index.ts';
-import { validateInteger, validateObject } from '../validate.ts';
-import { HandoffReason, type ForwardNeighbor, type ForwardRoute, type ForwardingConfig, type NeighborChange } from './forwarding.ts';
-import type { InboundPacket, PacketSender, StackHandler } from './inbound.ts';
-import { OutboundBatch } from './outbound.ts';
-import { DEFAULT_TICK_MS, StackAdapter } from './stack-adapter.ts';
+import { parseIpv4, parseIpv6 } from '../tcpip/index.ts';
+import type { ForwardNeighbor, ForwardRoute, ForwardingConfig } from './forwarding.ts';
 
 // ─── the kernel's view ──────────────────────────────────────────────────────────────────────────────────
 
@@ -156,66 +148,4 @@ function prefixOf(cidr: string): { bytes: Uint8Array; length: number } | null {
 function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
   for (let i = 0; i < bits; i++) if (((a[i >> 3]! ^ b[i >> 3]!) & (0x80 >> (i & 7))) !== 0) return false;
   return true;
-}
-
-// ─── L2 bridge ──────────────────────────────────────────────────────────────────────────────────────────
-
-/**
- * `netshard forward --bridge`: every frame the workers hand up is copied, unchanged, into a tx frame and
- * queued on the other link (`link ^ 1`, two links) with its flow hash (so a flow keeps one fd and its
- * order). It runs on the coordinator, a thread hop and a copy per frame, because the workers' forwarder
- * is picked by `createForwarder` from a `ForwardingConfig`, which has no L2 rule yet. The
- * run-to-completion version is a `Forwarder` returning Forward on `link ^ 1`, chosen by a `bridge: true`
- * config. Pass it as the engine's `stack` (with `linkAddress: ''`: a bridge takes frames for any MAC).
- * Thread: main (the coordinator). Per packet: no allocation.
- */
-export class Bridge implements StackHandler {
-  /** Frames queued on the other link. */
-  bridged = 0;
-  /** Frames dropped: no free tx frame, or longer than one. */
-  drops = 0;
-  private engine: PacketSender | null = null;
-  private readonly batches = [new OutboundBatch(256), new OutboundBatch(256)];
-
-  /** Keeps the engine it sends through (called by the engine at start). */
-  start(engine: PacketSender): void {
-    this.engine = engine;
-  }
-
-  /** Copies `p` into a tx frame and batches it for the other link; counts a drop when it cannot. */
-  deliverNetworkPacket(p: InboundPacket): void {
-    const engine = this.engine;
-    const out = p.link ^ 1;
-    const batch = this.batches[out];
-    if (engine === null || batch === undefined) return;
-    const pool = engine.txPool;
-    if (p.length > pool.frameSize) {
-      this.drops++;
-      return;
-    }
-    if (batch.count === batch.capacity) this.send(out);
-    const frame = engine.allocTxFrame();
-    if (frame < 0) {
-      this.drops++;
-      return;
-    }
-    const from = p.view, to = pool.view, src = p.offset, dst = pool.offsetOf(frame), n = p.length;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) to.setUint32(dst + i, from.getUint32(src + i));
-    for (; i < n; i++) to.setUint8(dst + i, from.getUint8(src + i));
-    batch.add(frame, 0, n, p.hash);
-  }
-
-  /** Sends what is batched on both links (called by the engine after each batch it delivered). */
-  flush(): void {
-    this.send(0);
-    this.send(1);
-  }
-
-  private send(link: number): void {
-    const batch = this.batches[link]!;
-    if (batch.count === 0 || this.engine === null) return;
-    this.bridged += this.engine.writePackets(link, batch);
-    batch.clear();
-  }
 }

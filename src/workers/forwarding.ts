@@ -8,13 +8,13 @@
  * `reconfigure`), since objects do not cross threads. `createForwarder` (`create-forwarder.ts`) picks
  * the implementation: `StackForwarder` (the stack's `forwardPacket`, `src/tcpip/stack/forward.ts`) when
  * every link carries Ethernet, `RouteForwarder` for bare-IP links (TUN, socketpairs), which
- * `forward.ts` does not handle yet.
+ * `forward.ts` does not handle yet, and `BridgeForwarder` for `kind: 'bridge'` (L2, two links).
  *
  * Thread: `validateForwardingConfig` any (control path, throws); a `Forwarder` belongs to one worker.
  */
 import { NetshardError } from '../errors.ts';
 import type { ParsedPacket } from '../tcpip/index.ts';
-import { validateArray, validateInteger, validateObject, validateString } from '../validate.ts';
+import { validateArray, validateInteger, validateObject, validateOneOf, validateString } from '../validate.ts';
 
 /** What the dispatch loop does with a packet. */
 export const ForwardVerdict = {
@@ -37,9 +37,13 @@ export const HandoffReason = {
   LinkMulticast: 2,
   /** An ARP packet. */
   Arp: 3,
-  /** TTL / hop limit would reach 0: ICMP time exceeded (RFC 1812 §5.3.1). Nothing was changed. */
+  /**
+   * TTL / hop limit would reach 0: ICMP time exceeded (RFC 1812 §5.3.1). Nothing was changed. The route
+   * and stack forwarders answer this in the worker and never hand it on; the value stays for forwarders
+   * that leave the answer to the coordinator's stack.
+   */
   TtlExceeded: 4,
-  /** No route matches: ICMP destination unreachable. */
+  /** No route matches (the route and stack forwarders drop and count it in the worker instead). */
   NoRoute: 5,
   /** The egress link needs a next-hop MAC the forwarder does not know: resolve (ARP/NDP), then send. */
   NoNeighbor: 6,
@@ -121,6 +125,12 @@ export interface ForwardNeighbor {
 /** How workers forward. Plain data: posted to every worker in `init` and `reconfigure`. */
 export interface ForwardingConfig {
   /**
+   * 'route' (the default): L3 forwarding by the fields below. 'bridge': an L2 bridge of exactly two links
+   * of the same kind, every frame sent unchanged on the other link (`BridgeForwarder`); it takes none of
+   * the fields below.
+   */
+  kind?: 'route' | 'bridge';
+  /**
    * The engine's own addresses: packets to any of them go to the stack; each with a prefix also makes
    * the on-link route to its subnet, as Linux (and `Stack.addAddress`) do.
    */
@@ -140,8 +150,16 @@ export interface ForwardingConfig {
  * ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE naming the field.
  */
 export function validateForwardingConfig(config: unknown, linkCount: number, name = 'forwarding'): ForwardingConfig {
-  validateObject(config, name, ['addresses', 'routes', 'neighbors']);
+  validateObject(config, name, ['kind', 'addresses', 'routes', 'neighbors']);
   const c = config as unknown as ForwardingConfig;
+  if (c.kind !== undefined) validateOneOf(c.kind, `${name}.kind`, ['route', 'bridge'] as const);
+  if (c.kind === 'bridge') {
+    if (c.addresses !== undefined || c.routes !== undefined || c.neighbors !== undefined) {
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `${name}: a bridge sends every frame unchanged: addresses, routes and neighbors do not apply`);
+    }
+    if (linkCount !== 2) throw new NetshardError('ERR_INVALID_ARG_VALUE', `${name}: a bridge joins exactly 2 links, the engine has ${linkCount}`);
+    return c;
+  }
   if (c.addresses !== undefined) {
     validateArray(c.addresses, `${name}.addresses`);
     c.addresses.forEach((a, i) => {

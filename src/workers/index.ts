@@ -25,6 +25,7 @@ export {
 } from './forwarding.ts';
 export { RouteForwarder, type ForwardLink } from './route-forwarder.ts';
 export { StackForwarder } from './stack-forwarder.ts';
+export { BridgeForwarder } from './bridge-forwarder.ts';
 export { createForwarder } from './create-forwarder.ts';
 export { FORWARD_REASONS, RX_DROPS_BY_REASON, STATS_SLOTS, WorkerStat, createStatsBuffer, readStats, type WorkerStats } from './stats.ts';
 export {
@@ -67,10 +68,9 @@ export {
   labUnavailableReason, listNetns, startNamespaceReaper, type ForwardTopologyOptions, type LabNames, type LabOptions, type NamespaceReaper,
   type TopologyLink,
 } from './lab.ts';
-// `netshard forward`'s setup around the engine: the kernel's view of its interfaces (`ip -j`), the
-// ForwardingConfig built from it, and the coordinator-path L2 bridge; the L3 coordinator that resolves
-// next hops for the workers.
-export { Bridge, forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type KernelLink } from './forward-setup.ts';
+// `netshard forward`'s setup around the engine: the kernel's view of its interfaces (`ip -j`) and the
+// ForwardingConfig built from it; the L3 coordinator that resolves next hops for the workers.
+export { forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKernelLink, type KernelLink } from './forward-setup.ts';
 export { ForwardResolver, type ForwardResolverOptions, type ForwardResolverStats } from './forward-resolver.ts';
 // `netshard bench`: the forwarding matrix against the kernel and the C forwarder (src/workers/perf).
 export * from './perf/index.ts';

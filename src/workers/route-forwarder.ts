@@ -2,21 +2,50 @@
  * `RouteForwarder`: the forwarding decision for engines with bare-IP links (TUN, socketpairs), which the
  * stack's `forwardPacket` (`src/tcpip/stack/forward.ts`, used by `StackForwarder` when every link carries
  * Ethernet) does not handle yet. What a router does per packet (RFC 1812 §5.2–5.3, Linux `ip_forward` /
- * `ip6_forward`): not for us, not link-local, a route by longest prefix, fits the egress MTU, TTL/hop
- * limit above 1 (decremented, IPv4 checksum patched by RFC 1624), then, for an Ethernet egress, the link
+ * `ip6_forward`): not for us, not link-local, a route by longest prefix, TTL/hop limit above 1, fits the
+ * egress MTU, TTL/hop limit decremented (IPv4 checksum patched by RFC 1624), then, for an Ethernet egress, the link
  * header written in front of the IP header: destination = the next hop's static MAC, source = the egress
- * link's MAC. Anything it cannot finish goes to the stack with a reason, unchanged (the stack answers
- * with ICMP errors; this forwarder writes no frames of its own).
+ * link's MAC.
+ *
+ * What it finishes itself, as `forward.ts` does over AF_PACKET (and counts in `counters` by `ForwardReason`,
+ * the worker's `forwardReasons` stats: every count there is a packet of the loop's `forwardDrops`):
+ * - no route: dropped (NoRoute), no ICMP, as `forward.ts`;
+ * - TTL / hop limit <= 1 (checked right after the route, before MTU and neighbor, as Linux `ip_forward`
+ *   and `forward.ts`): dropped (TtlExceeded) with an ICMPv4 time exceeded / ICMPv6 hop limit exceeded
+ *   written into `scratch` by the stack's own writer (`Icmp.errorV4` / `errorV6`: RFC 1812 / 4443
+ *   suppression rules and quoting, the `TokenBucket` limit, 1000/s burst 50 as Linux's defaults) and sent
+ *   back on the ingress link (`ForwardDecision.extra*`). Its source is the ingress link's address facing
+ *   the sender (`Nic.selectIpv4Source` / `selectIpv6Source`, as `forward.ts`); a link without one of that
+ *   family borrows the first address of any link, as Linux's `inet_select_addr()` / `ipv6_dev_get_saddr()`
+ *   fall back to other interfaces; with no address at all no ICMP is sent (`icmp.counters[NoSource]`).
+ * - a martian source: dropped (MartianSource).
+ * Anything else it cannot finish goes to the stack with a reason, unchanged.
+ *
+ * `Icmp` writes Ethernet frames. For a bare-IP ingress packet the forwarder gives it one: a placeholder
+ * unicast link header (zeros) in the 14 bytes of receive headroom in front of the IP header (the
+ * `Forwarder` precondition), seen through a copy of the parsed offsets (`framed`), and sends the error from
+ * `scratch[14]`, leaving the written link header out. The IP packet itself is never changed.
  *
  * Tables are typed arrays scanned linearly (routes sorted longest prefix first): an engine has a few
- * connected routes and a default.
+ * connected routes and a default. Length (~480 lines, past STYLE's ~400): the ICMP part is ~70 lines of
+ * glue to `Icmp` that reads this class's tables; apart it would need them passed in.
  *
  * Thread: built and used by one worker. `decide` is hot path: no allocation, no throw.
  */
 import { NetshardError } from '../errors.ts';
 import {
   ARP_PROTOCOL_NUMBER,
+  FORWARD_REASON_COUNT,
+  ForwardReason,
+  ICMPV4_TIME_EXCEEDED,
+  ICMPV4_TTL_EXCEEDED,
+  ICMPV6_HOP_LIMIT_EXCEEDED,
+  ICMPV6_TIME_EXCEEDED,
   IPV4_PROTOCOL_NUMBER,
+  Icmp,
+  IcmpReason,
+  NicTable,
+  ParsedPacket,
   decrementHopLimit,
   decrementTtl,
   formatIpv4,
@@ -24,7 +53,8 @@ import {
   parseIpv4,
   parseIpv6,
   parseLinkAddress,
-  type ParsedPacket,
+  type Nic,
+  type TokenBucketOptions,
 } from '../tcpip/index.ts';
 import {
   ForwardVerdict,
@@ -46,11 +76,28 @@ export interface ForwardLink {
 
 const ETHERNET_HEADER_SIZE = 14;
 const IPV6_PROTOCOL = 0x86dd;
+/** Bytes of scratch for one ICMP error: Ethernet + the largest IPv6 error (1280, RFC 4443 §2.4 (c)). */
+const SCRATCH_BYTES = 2048;
+/** Link address of the ICMP writer's NIC for a link without one: only ever in the link header not sent. */
+const NO_LINK_ADDRESS = '00:00:00:00:00:00';
 
 /** A forwarder over static routes, local addresses and neighbors. Build with `createForwarder` (it validates the config). */
 export class RouteForwarder implements Forwarder {
-  /** Writes no frames of its own: errors are the stack's. */
-  readonly scratch = null;
+  /** Where the ICMP errors it writes are (`ForwardDecision.extra*`), over a SharedArrayBuffer. */
+  readonly scratch: Uint8Array;
+  /** Packets it dropped, by `ForwardReason` (NoRoute, TtlExceeded, MartianSource), e.g. over the worker's stats. */
+  readonly counters: Float64Array;
+  /** The ICMP writer: its `limiter` is the error token bucket, its `counters` say why an error was not sent. */
+  readonly icmp: Icmp;
+  private readonly out: DataView;
+  /** Per link, what the ICMP writer reads: the link's MAC (zeros without one) and its addresses. */
+  private readonly nics: Nic[];
+  /** The source of last resort (first address of any link), int32 0 / no bytes when there is none. */
+  private readonly fallback4: number;
+  private readonly fallback6 = new DataView(new ArrayBuffer(16));
+  private readonly hasFallback6: boolean;
+  /** `parsed` as the ICMP writer sees a bare-IP packet: with the placeholder link header in front. */
+  private readonly framed = new ParsedPacket();
   // Links.
   private readonly ethernet: Uint8Array;
   private readonly macHigh: Uint32Array; // first 4 bytes of the link's MAC
@@ -80,7 +127,15 @@ export class RouteForwarder implements Forwarder {
   private readonly neighbor6Low: Uint16Array;
   private readonly hop = new Uint32Array(4); // IPv6 next hop of the packet being decided
 
-  constructor(config: ForwardingConfig, links: readonly ForwardLink[]) {
+  /**
+   * Builds the tables. `counters` (FORWARD_REASON_COUNT long) receives the drops by reason; `icmpRateLimit`
+   * sets the ICMP error token bucket (default 1000/s, burst 50). Control path: throws ERR_INVALID_ARG_VALUE.
+   */
+  constructor(config: ForwardingConfig, links: readonly ForwardLink[], counters: Float64Array = new Float64Array(FORWARD_REASON_COUNT), icmpRateLimit: TokenBucketOptions = {}) {
+    this.counters = counters;
+    this.icmp = new Icmp(icmpRateLimit);
+    this.scratch = new Uint8Array(new SharedArrayBuffer(SCRATCH_BYTES));
+    this.out = new DataView(this.scratch.buffer);
     const n = links.length;
     this.ethernet = new Uint8Array(n);
     this.macHigh = new Uint32Array(n);
@@ -115,6 +170,25 @@ export class RouteForwarder implements Forwarder {
     }
     this.local4 = Uint32Array.from(v4);
     this.local6 = words(v6);
+
+    // The ICMP writer's view of each link. Its MTU is never read there: 65535 lets any IPv6 address on.
+    const nics = new NicTable();
+    this.nics = links.map((l, i) => {
+      const unicast = this.hasMac[i] === 1 && (this.macHigh[i]! & 0x01000000) === 0;
+      return nics.add({ name: `link${i}`, linkAddress: unicast ? l.linkAddress : NO_LINK_ADDRESS, mtu: 65535 });
+    });
+    for (const { link, address } of config.addresses ?? []) {
+      try {
+        nics.addAddress(link + 1, address);
+      } catch (err) {
+        // A duplicate, a 17th, a multicast one: still local above, only not an ICMP source.
+        if (!(err instanceof NetshardError)) throw err;
+      }
+    }
+    this.fallback4 = v4.length > 0 ? v4[0]! | 0 : 0;
+    const global6 = v6.find((b) => !(b[0] === 0xfe && (b[1]! & 0xc0) === 0x80)) ?? v6[0]; // a global one first
+    this.hasFallback6 = global6 !== undefined;
+    global6?.forEach((b, i) => this.fallback6.setUint8(i, b));
 
     // Routes, longest prefix first (stable: listed routes before on-link ones, then in order).
     const routes = [...(config.routes ?? []), ...subnets].map((r, index) => {
@@ -160,13 +234,13 @@ export class RouteForwarder implements Forwarder {
     [this.neighbor6High, this.neighbor6Low] = macColumns(n6.map((x) => x.linkAddress));
   }
 
-  decide(view: DataView, _ingressLink: number, p: ParsedPacket, _now: number, out: ForwardDecision): ForwardVerdict {
+  decide(view: DataView, ingressLink: number, p: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict {
     if (p.networkProtocol === ARP_PROTOCOL_NUMBER) return toStack(out, HandoffReason.Arp);
     if (p.linkOffset >= 0 && (view.getUint8(p.linkOffset) & 1) !== 0) return toStack(out, HandoffReason.LinkMulticast);
-    return p.networkProtocol === IPV4_PROTOCOL_NUMBER ? this.decide4(view, p, out) : this.decide6(view, p, out);
+    return p.networkProtocol === IPV4_PROTOCOL_NUMBER ? this.decide4(view, ingressLink, p, now, out) : this.decide6(view, ingressLink, p, now, out);
   }
 
-  private decide4(view: DataView, p: ParsedPacket, out: ForwardDecision): ForwardVerdict {
+  private decide4(view: DataView, ingressLink: number, p: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict {
     const net = p.networkOffset;
     const source = view.getUint32(net + 12);
     const destination = view.getUint32(net + 16);
@@ -174,14 +248,18 @@ export class RouteForwarder implements Forwarder {
     const local = this.local4;
     for (let i = 0; i < local.length; i++) if (local[i] === destination) return toStack(out, HandoffReason.Local);
     const top = source >>> 24;
-    if (top === 0 || top === 127 || top >= 224) return ForwardVerdict.Drop; // martian source (RFC 1812 §5.3.7)
+    if (top === 0 || top === 127 || top >= 224) return this.drop(ForwardReason.MartianSource); // RFC 1812 §5.3.7
     if (source >>> 16 === 0xa9fe || destination >>> 16 === 0xa9fe) return toStack(out, HandoffReason.NotForwardable);
     const network = this.route4Network, mask = this.route4Mask;
     let route = -1;
     for (let i = 0; i < network.length; i++) {
       if ((destination & mask[i]!) === network[i]) { route = i; break; }
     }
-    if (route < 0) return toStack(out, HandoffReason.NoRoute);
+    if (route < 0) return this.drop(ForwardReason.NoRoute);
+    if (view.getUint8(net + 8) <= 1) {
+      this.timeExceeded4(view, ingressLink, p, now, out);
+      return this.drop(ForwardReason.TtlExceeded);
+    }
     const link = this.route4Link[route]!;
     if (p.end - net > this.mtu[link]!) return toStack(out, HandoffReason.TooBig);
     let neighbor = -1;
@@ -194,7 +272,7 @@ export class RouteForwarder implements Forwarder {
       }
       if (neighbor < 0 || this.hasMac[link] === 0) return toStack(out, HandoffReason.NoNeighbor);
     }
-    if (!decrementTtl(view, net)) return toStack(out, HandoffReason.TtlExceeded);
+    decrementTtl(view, net); // TTL > 1: checked above
     out.link = link;
     out.end = p.end;
     if (neighbor < 0) {
@@ -206,14 +284,14 @@ export class RouteForwarder implements Forwarder {
     return ForwardVerdict.Forward;
   }
 
-  private decide6(view: DataView, p: ParsedPacket, out: ForwardDecision): ForwardVerdict {
+  private decide6(view: DataView, ingressLink: number, p: ParsedPacket, now: number, out: ForwardDecision): ForwardVerdict {
     const net = p.networkOffset;
     const src = net + 8, dst = net + 24;
     if (view.getUint8(dst) === 0xff) return toStack(out, HandoffReason.Local);
     const local = this.local6;
     for (let i = 0; i < local.length; i += 4) if (equals6(view, dst, local, i)) return toStack(out, HandoffReason.Local);
     const s0 = view.getUint32(src);
-    if ((s0 >>> 24) === 0xff || isZeroOrLoopback6(view, src)) return ForwardVerdict.Drop; // multicast, ::, ::1 source
+    if ((s0 >>> 24) === 0xff || isZeroOrLoopback6(view, src)) return this.drop(ForwardReason.MartianSource); // multicast, ::, ::1
     if ((s0 >>> 22) === (0xfe80 >>> 6) || (view.getUint16(dst) & 0xffc0) === 0xfe80) return toStack(out, HandoffReason.NotForwardable);
     const network = this.route6Network, mask = this.route6Mask;
     let route = -1;
@@ -225,7 +303,11 @@ export class RouteForwarder implements Forwarder {
         break;
       }
     }
-    if (route < 0) return toStack(out, HandoffReason.NoRoute);
+    if (route < 0) return this.drop(ForwardReason.NoRoute);
+    if (view.getUint8(net + 7) <= 1) {
+      this.timeExceeded6(view, ingressLink, p, now, out);
+      return this.drop(ForwardReason.TtlExceeded);
+    }
     const link = this.route6Link[route]!;
     if (p.end - net > this.mtu[link]!) return toStack(out, HandoffReason.TooBig);
     let neighbor = -1;
@@ -240,7 +322,7 @@ export class RouteForwarder implements Forwarder {
       }
       if (neighbor < 0 || this.hasMac[link] === 0) return toStack(out, HandoffReason.NoNeighbor);
     }
-    if (!decrementHopLimit(view, net)) return toStack(out, HandoffReason.TtlExceeded);
+    decrementHopLimit(view, net); // hop limit > 1: checked above
     out.link = link;
     out.end = p.end;
     if (neighbor < 0) {
@@ -250,6 +332,70 @@ export class RouteForwarder implements Forwarder {
       this.writeEthernet(view, out.start, this.neighbor6High[neighbor]!, this.neighbor6Low[neighbor]!, link, IPV6_PROTOCOL);
     }
     return ForwardVerdict.Forward;
+  }
+
+  private drop(reason: ForwardReason): ForwardVerdict {
+    this.counters[reason]!++;
+    return ForwardVerdict.Drop;
+  }
+
+  /**
+   * Writes the ICMPv4 time exceeded (TTL exceeded in transit) about `p` into `scratch` and points `out.extra*`
+   * at it, back on `link`; writes nothing when `Icmp` refuses (suppressed, rate limited, no source: its counters).
+   */
+  private timeExceeded4(view: DataView, link: number, p: ParsedPacket, now: number, out: ForwardDecision): void {
+    const nic = this.nics[link]!;
+    let source = nic.selectIpv4Source(view.getInt32(p.networkOffset + 12));
+    if (source === 0) source = this.fallback4;
+    const framed = this.frame(view, p);
+    this.setExtra(out, link, p, this.icmp.errorV4(view, framed, nic, ICMPV4_TIME_EXCEEDED, ICMPV4_TTL_EXCEEDED, 0, source, now, this.out, 0));
+  }
+
+  /** As `timeExceeded4`: ICMPv6 time exceeded, hop limit exceeded in transit (RFC 4443 §3.3). */
+  private timeExceeded6(view: DataView, link: number, p: ParsedPacket, now: number, out: ForwardDecision): void {
+    const nic = this.nics[link]!;
+    const index = nic.selectIpv6Source(view, p.networkOffset + 8);
+    if (index < 0 && !this.hasFallback6) {
+      this.icmp.counters[IcmpReason.NoSource]!++;
+      return;
+    }
+    const sourceView = index >= 0 ? nic.ipv6View : this.fallback6;
+    const framed = this.frame(view, p);
+    this.setExtra(out, link, p, this.icmp.errorV6(view, framed, nic, ICMPV6_TIME_EXCEEDED, ICMPV6_HOP_LIMIT_EXCEEDED, 0, sourceView, index >= 0 ? 16 * index : 0, now, this.out, 0));
+  }
+
+  /**
+   * Returns `p` when it has a link header, else `framed`: `p`'s offsets with a placeholder unicast link
+   * header (zeros) written in the headroom in front of the IP header, for the Ethernet-frame ICMP writer.
+   */
+  private frame(view: DataView, p: ParsedPacket): ParsedPacket {
+    if (p.linkOffset >= 0) return p;
+    const f = this.framed, at = p.networkOffset - ETHERNET_HEADER_SIZE;
+    view.setUint32(at, 0);
+    view.setUint32(at + 4, 0);
+    view.setUint32(at + 8, 0);
+    view.setUint16(at + 12, p.networkProtocol);
+    f.linkOffset = at;
+    f.vlanId = p.vlanId;
+    f.networkOffset = p.networkOffset;
+    f.networkProtocol = p.networkProtocol;
+    f.end = p.end;
+    f.transportOffset = p.transportOffset;
+    f.transportProtocol = p.transportProtocol;
+    f.payloadOffset = p.payloadOffset;
+    f.fragment = p.fragment;
+    f.sourcePort = p.sourcePort;
+    f.destinationPort = p.destinationPort;
+    return f;
+  }
+
+  /** Points `out.extra*` at the frame `Icmp` wrote (`length` > 0), without its link header on a bare-IP link. */
+  private setExtra(out: ForwardDecision, link: number, p: ParsedPacket, length: number): void {
+    if (length <= 0) return;
+    const skip = p.linkOffset >= 0 ? 0 : ETHERNET_HEADER_SIZE;
+    out.extraLink = link;
+    out.extraOffset = skip;
+    out.extraLength = length - skip;
   }
 
   /** Writes destination MAC (high, low), the link's MAC as source, and the EtherType at `at`. */

@@ -24,8 +24,8 @@
  *       14 startedAt      Date.now() when the loop was built (ms)
  *       15 poolEmpty      turns with no free frame to receive into
  *       16.. rxDropsByReason[PARSE_REASON_COUNT]   parse failures by `ParseReason` (index 0, Ok, stays 0)
- *       then forwardReasons[FORWARD_REASON_COUNT]  outcomes of the stack's `forwardPacket` by `ForwardReason`
- *                                                  (Ethernet engines; the forwarder writes them directly)
+ *       then forwardReasons[FORWARD_REASON_COUNT]  outcomes of the worker's forwarder (stack, route or bridge) by `ForwardReason`
+ *                                                  (the forwarder writes them directly)
  *       then CHECKSUM_STATS:   (appended last so every slot above keeps its index)
  *          +0 rxChecksumNotReady   packets the kernel said carry a partial checksum (TP_STATUS_CSUMNOTREADY: a
  *                                  local sender's tx checksum offload); handed on as checksum-OK
@@ -80,7 +80,7 @@ export type WorkerStats = Record<keyof typeof WorkerStat, number> & {
   rxDropsByReason: Record<string, number>;
   /** Sum of every parse drop. */
   rxDrops: number;
-  /** The stack forwarder's outcomes by `ForwardReason` name, only the non-zero ones (`{ Forwarded: 9, TtlExceeded: 1 }`). */
+  /** The worker forwarder's outcomes (stack, route or bridge) by `ForwardReason` name, only the non-zero ones (`{ Forwarded: 9, TtlExceeded: 1 }`). */
   forwardReasons: Record<string, number>;
 };
 

@@ -2,13 +2,14 @@
  * Run-to-completion forwarding between socketpair "links": packets written into link A's fds are
  * forwarded by A's workers straight out of link B's `fds[hash % n]` (and out of an Ethernet link C, with
  * the link header written in front): every packet arrives, TTL decremented with a valid header checksum,
- * each flow on one egress fd and in order. What a router must not forward goes to the stack with its
- * reason. Bounded in packets and time; no timing assertions.
+ * each flow on one egress fd and in order. A packet for the engine goes to the stack with its reason; TTL 1
+ * is dropped and answered with an ICMP time exceeded sent back on its ingress link; no route is dropped and
+ * counted. Bounded in packets and time; no timing assertions.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closeFds, openSocketPair, syscalls as sys } from '../../src/fdbased/index.ts';
-import { flowHashIpv4 } from '../../src/tcpip/index.ts';
+import { checksum, flowHashIpv4 } from '../../src/tcpip/index.ts';
 import { Engine, HandoffReason, type InboundPacket } from '../../src/workers/index.ts';
 import { toHex } from '../helpers/hex.ts';
 import { drain, ipv4ChecksumOk, send, udp4, until } from './fixtures/packets.ts';
@@ -27,7 +28,7 @@ Forward('link A → link B and Ethernet link C: every packet, TTL - 1, per-flow 
   const a = [openSocketPair(), openSocketPair()];
   const b = [openSocketPair(), openSocketPair()];
   const c = [openSocketPair()];
-  for (const p of [...b, ...c]) sys.setNonBlocking(p[0]);
+  for (const p of [...a, ...b, ...c]) sys.setNonBlocking(p[0]);
   const toStack: { reason: number; bytes: string }[] = [];
   const engine = new Engine({
     links: [
@@ -56,6 +57,7 @@ Forward('link A → link B and Ethernet link C: every packet, TTL - 1, per-flow 
   await engine.start();
   const outB: Uint8Array[][] = [[], []];
   const outC: Uint8Array[] = [];
+  const errors: Uint8Array[] = []; // what came back out of link A: the ICMP time exceeded
   try {
     let sent = 0;
     while (sent < PACKETS) {
@@ -73,11 +75,16 @@ Forward('link A → link B and Ethernet link C: every packet, TTL - 1, per-flow 
         return outB[0]!.length + outB[1]!.length + outC.length === want;
       }, 5000, `${want} packets forwarded`);
     }
-    // Not forwardable: to us, TTL 1, no route.
+    // Not forwarded: to us (the stack), TTL 1 (time exceeded back out of link A), no route (counted).
     send(a[0]![0], udp4({ destination: ip(198, 18, 0, 1), flow: 100 }));
-    send(a[0]![0], udp4({ destination: B_HOST, ttl: 1, flow: 101 }));
+    send(a[0]![0], udp4({ source: ip(198, 18, 0, 2), destination: B_HOST, ttl: 1, flow: 101 }));
     send(a[1]![0], udp4({ destination: ip(198, 19, 0, 1), flow: 102 }));
-    await until(() => toStack.length === 3, 5000, 'three packets at the stack');
+    await until(() => {
+      drain(a[0]![0], errors);
+      drain(a[1]![0], errors);
+      return toStack.length === 1 && errors.length === 1;
+    }, 5000, 'one packet at the stack, one ICMP error back');
+    await until(() => engine.workerStats().reduce((n, s) => n + s.forwardDrops, 0) === 2, 5000, 'two drops counted');
     await until(() => engine.workerStats()[0]!.forwarded + engine.workerStats()[1]!.forwarded === PACKETS, 5000, 'forwarded counted');
   } finally {
     await engine.stop();
@@ -113,8 +120,16 @@ Forward('link A → link B and Ethernet link C: every packet, TTL - 1, per-flow 
   }
   assert.is(total, PACKETS, 'every packet arrived');
   assert.is(lastSeq.size, FLOWS);
-  assert.equal(toStack.map((s) => s.reason).sort(), [HandoffReason.Local, HandoffReason.TtlExceeded, HandoffReason.NoRoute].sort());
-  assert.is(toStack.find((s) => s.reason === HandoffReason.TtlExceeded)!.bytes.slice(16, 18), '01', 'TTL 1 left unchanged for the ICMP quote');
+  assert.equal(toStack.map((s) => s.reason), [HandoffReason.Local]);
+  const error = errors[0]!;
+  assert.is(error.length, 20 + 8 + 36, 'IPv4 + ICMP header + the whole 36-byte packet');
+  assert.is(toHex(error.subarray(12, 20)), 'c6120001' + 'c6120002', 'from link A\'s 198.18.0.1 to the sender');
+  assert.ok(ipv4ChecksumOk(error), 'IP header checksum');
+  assert.is(toHex(error.subarray(20, 22)), '0b00', 'ICMP time exceeded, TTL exceeded in transit');
+  assert.is(checksum(error, 20, error.length - 20), 0xffff, 'ICMP checksum');
+  assert.is(error[28 + 8], 1, 'the quote shows TTL 1, unchanged');
+  const reasons = engine.workerStats().map((s) => s.forwardReasons);
+  assert.equal(Object.assign({}, ...reasons), { TtlExceeded: 1, NoRoute: 1 }, 'drops by reason');
   for (const p of engine.framePools()) assert.is(p.available, p.frameCount, `pool of slot ${p.slot} is full`);
 });
 

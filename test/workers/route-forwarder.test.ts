@@ -2,22 +2,36 @@
  * The worker-side forwarding decision, table-driven over packets in memory (no threads): local and
  * multicast destinations to the stack, martians dropped, link-local not forwarded, longest prefix wins,
  * MTU, TTL / hop limit (decremented, IPv4 checksum patched), Ethernet header rewritten from static
- * neighbors, and the config checks at the door.
+ * neighbors, and the config checks at the door. Then what it finishes itself: no route dropped and
+ * counted; TTL / hop limit 1 dropped, counted, and answered with an ICMP time exceeded in its scratch
+ * (bytes pinned in hex, checksums checked, the original quoted), rate limited by the token bucket.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ParseReason, ParsedPacket, parsePacket } from '../../src/tcpip/index.ts';
+import {
+  FORWARD_REASON_COUNT,
+  ForwardReason,
+  IcmpReason,
+  ParseReason,
+  ParsedPacket,
+  checksum,
+  combineChecksums,
+  parsePacket,
+  pseudoHeaderChecksumV6View,
+} from '../../src/tcpip/index.ts';
 import {
   ForwardVerdict,
   ForwardDecision,
   HandoffReason,
+  RouteForwarder,
   createForwarder,
   validateForwardingConfig,
+  type ForwardingConfig,
   type ForwardLink,
 } from '../../src/workers/index.ts';
 import { hex, toHex } from '../helpers/hex.ts';
 import { throwsNetshard } from '../ring/fixtures/throws.ts';
-import { ARP, TCP6, ipv4ChecksumOk, udp4 } from './fixtures/packets.ts';
+import { ARP, TCP6, fixIpv4Checksum, ipv4ChecksumOk, udp4 } from './fixtures/packets.ts';
 
 const Forward = suite('workers/route-forwarder');
 
@@ -92,8 +106,8 @@ for (const c of [
   { name: 'IPv4 limited broadcast: the stack', packet: udp4({ destination: 0xffffffff }), want: ForwardVerdict.ToStack, reason: HandoffReason.Local },
   { name: 'IPv4 loopback source: dropped (martian)', packet: udp4({ source: ip(127, 0, 0, 1) }), want: ForwardVerdict.Drop },
   { name: 'IPv4 link-local destination: not forwardable', packet: udp4({ destination: ip(169, 254, 1, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.NotForwardable },
-  { name: 'IPv4 without a route: the stack', packet: udp4({ destination: ip(198, 19, 0, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.NoRoute },
-  { name: 'IPv4 TTL 1: time exceeded, unchanged', packet: udp4({ destination: ip(198, 18, 1, 1), ttl: 1 }), want: ForwardVerdict.ToStack, reason: HandoffReason.TtlExceeded, ttl: 1 },
+  { name: 'IPv4 without a route: dropped', packet: udp4({ destination: ip(198, 19, 0, 1) }), want: ForwardVerdict.Drop },
+  { name: 'IPv4 TTL 1: dropped (time exceeded), unchanged', packet: udp4({ destination: ip(198, 18, 1, 1), ttl: 1 }), want: ForwardVerdict.Drop, ttl: 1 },
   { name: 'IPv4 over the egress MTU: too big', packet: udp4({ destination: ip(198, 18, 4, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.TooBig },
   { name: 'IPv4 to an Ethernet link, no neighbor: the stack', packet: udp4({ destination: ip(198, 18, 9, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.NoNeighbor },
   {
@@ -148,7 +162,8 @@ for (const c of [
       }
     } else {
       if ('reason' in c) assert.is(out.reason, c.reason);
-      assert.equal(memory, before, 'not forwarded: nothing changed');
+      // The headroom may hold the placeholder link header of an ICMP error; the packet itself is untouched.
+      assert.equal(memory.subarray(HEADROOM), before.subarray(HEADROOM), 'not forwarded: the packet is unchanged');
     }
     if ('ttl' in c) assert.is(memory[net + (parsed.networkProtocol === 0x0800 ? 8 : 7)], c.ttl);
     if (parsed.networkProtocol === 0x0800) assert.ok(ipv4ChecksumOk(memory, net), 'IPv4 header checksum still valid');
@@ -160,7 +175,7 @@ Forward('createForwarder: null config means no forwarder', () => {
 });
 
 for (const c of [
-  { name: 'unknown key', config: { routes: [], via: 1 }, code: 'ERR_INVALID_ARG_VALUE', message: 'forwarding.via is not a known option (known: addresses, routes, neighbors)' },
+  { name: 'unknown key', config: { routes: [], via: 1 }, code: 'ERR_INVALID_ARG_VALUE', message: 'forwarding.via is not a known option (known: kind, addresses, routes, neighbors)' },
   { name: 'routes not an array', config: { routes: 1 }, code: 'ERR_INVALID_ARG_TYPE', message: 'forwarding.routes must be an array, received type number (1)' },
   { name: 'address on a missing link', config: { addresses: [{ link: 9, address: '198.18.0.1' }] }, code: 'ERR_OUT_OF_RANGE', message: 'forwarding.addresses[0].link must be an integer >= 0 and <= 3, received 9' },
   { name: 'not a CIDR', config: { routes: [{ destination: '198.18.0.0', link: 0 }] }, code: 'ERR_INVALID_ARG_VALUE', message: `forwarding.routes[0].destination must be a CIDR prefix like "198.18.0.0/15", received '198.18.0.0'` },
@@ -177,6 +192,196 @@ for (const c of [
 
 Forward('createForwarder: host bits in a route are refused', () => {
   throwsNetshard(() => createForwarder({ routes: [{ destination: '198.18.1.1/24', link: 0 }] }, LINKS), 'ERR_INVALID_ARG_VALUE', 'route 198.18.1.1/24 has host bits set');
+});
+
+// ─── what it finishes itself: drops by reason, ICMP time exceeded ──────────────────────────────────────
+
+/** A fresh forwarder over `LINKS` and `config` with its own counters (and token bucket). */
+function fresh(config: ForwardingConfig = CONFIG, burst?: number): RouteForwarder {
+  return new RouteForwarder(config, LINKS, new Float64Array(FORWARD_REASON_COUNT), burst === undefined ? {} : { burst });
+}
+
+/** Places `packet` after HEADROOM bytes (garbage there: the forwarder must not trust it), parses and decides it. */
+function decideOn(f: RouteForwarder, packet: Uint8Array, o: { ethernet?: boolean; link?: number; now?: number } = {}) {
+  const memory = new Uint8Array(HEADROOM + packet.length).fill(0xff);
+  memory.set(packet, HEADROOM);
+  const view = new DataView(memory.buffer);
+  const parsed = new ParsedPacket();
+  assert.is(parsePacket(view, HEADROOM, memory.length, o.ethernet === true, parsed), ParseReason.Ok);
+  const out = new ForwardDecision();
+  const verdict = f.decide(view, o.link ?? 0, parsed, o.now ?? 0, out);
+  return { memory, out, verdict, error: f.scratch.slice(out.extraOffset, out.extraOffset + out.extraLength) };
+}
+
+/** Only the non-zero counters, by name. */
+function named(counters: Float64Array, names: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, i] of Object.entries(names)) if (counters[i]! !== 0) out[name] = counters[i]!;
+  return out;
+}
+
+const CONFIG: ForwardingConfig = {
+  addresses: [
+    { link: 0, address: '198.18.0.1' },
+    { link: 0, address: '2001:2::1' },
+    { link: 1, address: '198.18.5.1/24' },
+  ],
+  routes: [
+    { destination: '198.18.1.0/24', link: 1 },
+    { destination: '2001:2:0:1::/64', link: 1 },
+  ],
+};
+
+/** UDP from 198.18.0.9 to 198.18.1.1 with TTL 1: what the kernel sends for IP_TTL 1. */
+const TTL1_UDP4 = hex(`
+  4500 0024          # version 4, IHL 5, total length 36
+  0000 4000          # id 0, DF
+  01 11 ec9a         # TTL 1, UDP, header checksum
+  c612 0009          # source 198.18.0.9
+  c612 0101          # destination 198.18.1.1
+  3039 0035 0010 0000 0000 0000 0000 0000  # UDP 12345 → 53, length 16, no checksum, 8 bytes of payload
+`);
+
+/** The time exceeded it answers with, from link 0's address: IP header, ICMP header, then TTL1_UDP4 whole. */
+const TIME_EXCEEDED4 = hex(`
+  45c0 0040          # version 4, IHL 5, TOS 0xc0 (internetwork control), total length 64
+  0000 4000          # id 0, DF
+  40 01 adce         # TTL 64, ICMP, header checksum
+  c612 0001          # source 198.18.0.1 (link 0's address)
+  c612 0009          # destination 198.18.0.9 (the sender)
+  0b 00 c481         # type 11 (time exceeded), code 0 (TTL exceeded in transit), checksum
+  0000 0000          # unused
+`);
+
+/** TCP SYN from 2001:2::9 to 2001:2:0:1::2 with hop limit 1. */
+const HOP1_TCP6 = hex(`
+  6000 0000 0014 06 01                     # version 6, payload 20, TCP, hop limit 1
+  2001 0002 0000 0000 0000 0000 0000 0009  # source 2001:2::9
+  2001 0002 0000 0001 0000 0000 0000 0002  # destination 2001:2:0:1::2
+  c350 0050 0000 0001 0000 0000 5002 ffff 0000 0000  # TCP 50000 → 80, SYN
+`);
+
+const TIME_EXCEEDED6 = hex(`
+  6000 0000 0044 3a 40                     # version 6, payload 68, ICMPv6, hop limit 64
+  2001 0002 0000 0000 0000 0000 0000 0001  # source 2001:2::1 (link 0's address)
+  2001 0002 0000 0000 0000 0000 0000 0009  # destination 2001:2::9 (the sender)
+  03 00 02a6                               # type 3 (time exceeded), code 0 (hop limit exceeded), checksum
+  0000 0000                                # unused
+`);
+
+Forward('TTL 1 (IPv4, bare IP): dropped, counted, ICMP time exceeded back on the ingress link quoting the packet', () => {
+  const f = fresh();
+  const { verdict, out, error, memory } = decideOn(f, TTL1_UDP4);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.equal(named(f.counters, ForwardReason), { TtlExceeded: 1 });
+  assert.is(out.extraLink, 0, 'back where it came from');
+  assert.is(out.extraOffset, 14, 'bare IP: the ICMP writer\'s link header is not sent');
+  assert.is(toHex(error), toHex(new Uint8Array([...TIME_EXCEEDED4, ...TTL1_UDP4])));
+  assert.ok(ipv4ChecksumOk(error), 'IP header checksum');
+  assert.is(checksum(error, 20, error.length - 20), 0xffff, 'ICMP checksum');
+  assert.equal(memory.subarray(HEADROOM), TTL1_UDP4, 'the packet itself is unchanged');
+  assert.is(f.icmp.counters[IcmpReason.Ok], 1);
+});
+
+Forward('hop limit 1 (IPv6, bare IP): ICMPv6 time exceeded (hop limit), checksum over the pseudo-header', () => {
+  const f = fresh();
+  const { verdict, out, error } = decideOn(f, HOP1_TCP6);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.equal(named(f.counters, ForwardReason), { TtlExceeded: 1 });
+  assert.is(out.extraLink, 0);
+  assert.is(toHex(error), toHex(new Uint8Array([...TIME_EXCEEDED6, ...HOP1_TCP6])));
+  const v = new DataView(error.buffer);
+  const sum = combineChecksums(pseudoHeaderChecksumV6View(v, 8, 24, 58, error.length - 40), checksum(error, 40, error.length - 40));
+  assert.is(sum, 0xffff, 'ICMPv6 checksum');
+});
+
+Forward('TTL 1 arriving with an Ethernet header: a whole frame back to the previous hop, from the first address of any link', () => {
+  // Link 2 has no address of its own: the source is link 0's, as Linux's inet_select_addr() falls back.
+  const f = fresh();
+  const frame = new Uint8Array([...hex('0200 0000 00aa  0200 0000 0002  0800'), ...TTL1_UDP4]);
+  const { verdict, out, error } = decideOn(f, frame, { ethernet: true, link: 2 });
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.is(out.extraLink, 2);
+  assert.is(out.extraOffset, 0, 'Ethernet: the link header is sent');
+  assert.is(toHex(error.subarray(0, 14)), '020000000002' + '0200000000aa' + '0800', 'to the sender\'s MAC, from the link\'s');
+  assert.is(toHex(error.subarray(14)), toHex(new Uint8Array([...TIME_EXCEEDED4, ...TTL1_UDP4])));
+});
+
+Forward('TTL 1 with an address on the sender\'s subnet: that one is the source', () => {
+  const f = fresh();
+  const packet = TTL1_UDP4.slice();
+  packet.set(hex('c612 0509'), 12); // source 198.18.5.9, on link 1's 198.18.5.0/24
+  fixIpv4Checksum(packet);
+  const { out, error } = decideOn(f, packet, { link: 1 });
+  assert.is(out.extraLink, 1);
+  assert.is(toHex(error.subarray(12, 20)), 'c6120501' + 'c6120509', 'from 198.18.5.1 to 198.18.5.9');
+  assert.ok(ipv4ChecksumOk(error));
+});
+
+Forward('TTL 1 with no address anywhere: dropped and counted, no ICMP (no source)', () => {
+  const f = fresh({ routes: [{ destination: '198.18.1.0/24', link: 1 }, { destination: '2001:2:0:1::/64', link: 1 }] });
+  for (const packet of [TTL1_UDP4, HOP1_TCP6]) {
+    const { verdict, out } = decideOn(f, packet);
+    assert.is(verdict, ForwardVerdict.Drop);
+    assert.is(out.extraLength, 0, 'nothing to send');
+  }
+  assert.equal(named(f.counters, ForwardReason), { TtlExceeded: 2 });
+  assert.equal(named(f.icmp.counters, IcmpReason), { NoSource: 2 });
+});
+
+Forward('TTL 1 on an ICMP error: dropped, no error about an error (RFC 1812 §4.3.2.7)', () => {
+  const f = fresh();
+  const packet = new Uint8Array([...hex('4500 0040 0000 4000 01 01 0000 c612 0009 c612 0101'), ...TIME_EXCEEDED4.subarray(20), ...TTL1_UDP4]);
+  fixIpv4Checksum(packet);
+  const { verdict, out } = decideOn(f, packet);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.is(out.extraLength, 0);
+  assert.equal(named(f.icmp.counters, IcmpReason), { IcmpError: 1 });
+});
+
+Forward('the token bucket holds: a burst of errors, then one per refilled token', () => {
+  // burst 5 at 1000/s (Linux's rate): 8 packets at t = 0 ms get 5 errors; at t = 1 ms one token is back.
+  const f = fresh(CONFIG, 5);
+  const sent = (now: number): boolean => decideOn(f, TTL1_UDP4, { now }).out.extraLength > 0;
+  const burst = Array.from({ length: 8 }, () => sent(0));
+  assert.equal(burst, [true, true, true, true, true, false, false, false]);
+  assert.equal([sent(1), sent(1)], [true, false], 'one token a millisecond');
+  assert.is(f.counters[ForwardReason.TtlExceeded], 10, 'every packet dropped and counted, answered or not');
+  assert.equal(named(f.icmp.counters, IcmpReason), { Ok: 6, RateLimited: 4 });
+  assert.is(f.icmp.limiter.drops, 4);
+});
+
+Forward('no route (IPv4 and IPv6): dropped and counted as NoRoute, no ICMP, packet unchanged', () => {
+  const f = fresh();
+  const v4 = udp4({ source: ip(198, 18, 0, 9), destination: ip(198, 19, 0, 1) });
+  const v6 = tcp6(undefined, '2001 0002 0000 0009 0000 0000 0000 0001');
+  for (const packet of [v4, v6, v4]) {
+    const { verdict, out, memory } = decideOn(f, packet);
+    assert.is(verdict, ForwardVerdict.Drop);
+    assert.is(out.extraLength, 0);
+    assert.equal(memory.subarray(HEADROOM), packet);
+  }
+  assert.equal(named(f.counters, ForwardReason), { NoRoute: 3 });
+  assert.is(f.icmp.counters[IcmpReason.Ok], 0);
+});
+
+Forward('the counters hold only drops: forwarded and handed-up packets are not counted there', () => {
+  const f = fresh();
+  const cases = [
+    udp4({ destination: ip(198, 18, 1, 1) }), // forwarded
+    udp4({ destination: ip(198, 18, 0, 1) }), // local: the stack
+    udp4({ source: ip(127, 0, 0, 1) }), // martian source
+  ];
+  assert.equal(cases.map((p) => decideOn(f, p).verdict), [ForwardVerdict.Forward, ForwardVerdict.ToStack, ForwardVerdict.Drop]);
+  assert.equal(named(f.counters, ForwardReason), { MartianSource: 1 });
+});
+
+Forward('createForwarder: a bare-IP engine counts its drops in the counters it is given', () => {
+  const counters = new Float64Array(FORWARD_REASON_COUNT);
+  const f = createForwarder(CONFIG, LINKS, counters)!;
+  assert.instance(f, RouteForwarder);
+  assert.is(decideOn(f as RouteForwarder, TTL1_UDP4).verdict, ForwardVerdict.Drop);
+  assert.equal(named(counters, ForwardReason), { TtlExceeded: 1 });
 });
 
 Forward.run();
