@@ -1,17 +1,20 @@
 /**
  * Frames the Linux kernel builds, as a source independent of our own encoders: two test namespaces
  * joined by a veth pair, an AF_PACKET capture on one end (`capture-frames.py`), and traffic that makes
- * both kernels send ARP, NDP, MLD, ICMP, UDP (whole and fragmented), TCP handshakes and resets, and an
- * IPv4 header with options. Every captured frame must pass the header validators and `parsePacket()`,
- * and its IP, UDP, TCP and ICMP checksums must verify with `checksum.ts`. Root only: otherwise skipped
- * with the reason printed. Namespaces are deleted in `finally`.
+ * both kernels send ARP, NDP, MLD, ICMP, UDP (whole and fragmented), TCP handshakes and resets, an
+ * IPv4 header with options and an IPv6 destination-options header. A second veth pair is an 802.1Q
+ * trunk for VLAN 100 (tagged by tcx eBPF, see `vlan` in the helper: this kernel family may lack VLAN
+ * devices), so both kernels send tagged frames there. Every captured frame must pass the header
+ * validators and `parsePacket()`, and its IP, UDP, TCP and ICMP checksums must verify with
+ * `checksum.ts`; the option layouts the kernel wrote must be what our encoders write. Root only:
+ * otherwise skipped with the reason printed. Namespaces (and all interfaces in them) are deleted in `finally`.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { addNetns, deleteNetns, ip, netnsUnavailableReason, uniqueName } from '../helpers/netns.ts';
-import { toHex, viewOf } from '../helpers/hex.ts';
+import { hex, toHex, viewOf } from '../helpers/hex.ts';
 import {
   ARP_REPLY,
   ARP_REQUEST,
@@ -29,7 +32,9 @@ import {
   ICMPV6_NEIGHBOR_ADVERT,
   ICMPV6_NEIGHBOR_SOLICIT,
   IPV4_OPTION_RECORD_ROUTE,
+  IPV6_DESTINATION_OPTIONS_HEADER,
   IPV6_HOP_BY_HOP_OPTIONS_HEADER,
+  EthernetHeader,
   Icmpv4Reason,
   Icmpv6Reason,
   Ipv4Header,
@@ -43,6 +48,8 @@ import {
   TcpOptions,
   TcpReason,
   UdpReason,
+  encodeIpv6Options,
+  encodeTcpOptions,
   findIpv4Option,
   parseTcpOptions,
   validateArp,
@@ -86,8 +93,17 @@ const TP_STATUS_CSUMNOTREADY = 8; // the checksum is a pseudo-header seed left f
 const FRAGMENTED_SIZE = 3000; // UDP payload sent over a 1500-byte MTU: three fragments
 const MAX_FRAMES = 400;
 const CAPTURE_SECONDS = 20; // upper bound; the test stops the capture as soon as its traffic is done
+const VLAN_ID = 100;
+const VLAN_A = '198.18.2.1', VLAN_B = '198.18.2.2'; // the trunk's /24, apart from the untagged 198.18.0.0/24
+/** What the helper's DSTOPTS_HEADER is once the kernel filled in next header 17: hand-assembled. */
+const DSTOPTS_ON_WIRE = hex(`
+  11 01                    # next header 17 (UDP), length 1 (16 bytes)
+  1e 08 6e65747368617264   # option 0x1e (RFC 4727 experimental, skip if unknown), 8 bytes "netshard"
+  01 02 0000               # PadN: 2 zero bytes
+`);
 
-interface Frame { pkttype: number; status: number; bytes: Uint8Array }
+/** `vlan`: how the capture found an 802.1Q tag ("data": in the frame; "auxdata": reinserted from PACKET_AUXDATA; "": none). */
+interface Frame { iface: string; pkttype: number; status: number; vlan: string; bytes: Uint8Array }
 
 /** What one frame turned out to be, for the "seen" checks. */
 interface Seen {
@@ -140,6 +156,7 @@ function startHelper(ns: string, args: string[]): { child: ChildProcessWithoutNu
     done.catch((e: unknown) => { clearTimeout(timer); reject(e); });
   });
   done.catch(() => { /* reported through `ready` or by the awaiting caller */ });
+  ready.catch(() => { /* reported to whoever awaits it; never an unhandled rejection that skips `finally` */ });
   return { child, ready, done };
 }
 
@@ -147,6 +164,10 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const frames: Frame[] = [];
 const seen: Seen[] = [];
+let vlanSkipReason = ''; // set when the kernel cannot tag (no tcx or eBPF): the VLAN checks print it and pass
+let trunkA = ''; // A's end of the VLAN trunk
+/** The bytes (i * 7) & 0xff the helper's `udp` step sends, as hex. */
+const udpPayload = (size: number): string => toHex(Uint8Array.from({ length: size }, (_, i) => (i * 7) & 0xff));
 
 const skipReason = netnsUnavailableReason() || pythonReason();
 if (skipReason) {
@@ -158,27 +179,44 @@ if (skipReason) {
     const nsB = uniqueName('ns-kfb');
     const vethA = `kfa${process.pid}`.slice(0, 15);
     const vethB = `kfb${process.pid}`.slice(0, 15);
+    trunkA = `kva${process.pid}`.slice(0, 15);
+    const trunkB = `kvb${process.pid}`.slice(0, 15);
     const children: ChildProcessWithoutNullStreams[] = [];
     try {
       addNetns(nsA);
       addNetns(nsB);
       // Both ends are created inside the test namespaces: nothing appears in the root namespace.
       ip('link', 'add', vethA, 'netns', nsA, 'type', 'veth', 'peer', 'name', vethB, 'netns', nsB);
-      // Offload would leave TCP/UDP checksums as pseudo-header seeds on the wire: make the kernel finish them.
-      // Ping sockets for root in A: the kernel then builds the ICMP echo requests too.
+      ip('link', 'add', trunkA, 'netns', nsA, 'type', 'veth', 'peer', 'name', trunkB, 'netns', nsB);
+      // Offload would leave TCP/UDP checksums as pseudo-header seeds on the wire and VLAN tags out of the
+      // frame: make the kernel finish both. Ping sockets for root in A: the kernel then builds the ICMP echo requests too.
       helper(nsA, 'setup', vethA, 'net.ipv4.ping_group_range=0 2147483647');
       helper(nsB, 'setup', vethB);
+      helper(nsA, 'setup', trunkA);
+      helper(nsB, 'setup', trunkB);
       ip('-n', nsA, 'addr', 'add', '198.18.0.1/24', 'dev', vethA);
       ip('-n', nsB, 'addr', 'add', '198.18.0.2/24', 'dev', vethB);
       ip('-n', nsA, 'addr', 'add', '2001:2::1/64', 'dev', vethA, 'nodad');
       ip('-n', nsB, 'addr', 'add', '2001:2::2/64', 'dev', vethB, 'nodad');
+      ip('-n', nsA, 'addr', 'add', `${VLAN_A}/24`, 'dev', trunkA);
+      ip('-n', nsB, 'addr', 'add', `${VLAN_B}/24`, 'dev', trunkB);
 
-      // Capture on A's end before the links come up, to catch the MLD reports sent on link up.
-      const capture = startHelper(nsA, ['capture', vethA, String(MAX_FRAMES), String(CAPTURE_SECONDS)]);
+      // Tag everything on the trunk before its links come up; both ends, so each kernel accepts the other's frames.
+      const trunks = [startHelper(nsA, ['vlan', trunkA, String(VLAN_ID), String(CAPTURE_SECONDS)]), startHelper(nsB, ['vlan', trunkB, String(VLAN_ID), String(CAPTURE_SECONDS)])];
+      children.push(...trunks.map((t) => t.child));
+      for (const r of await Promise.allSettled(trunks.map((t) => t.ready))) {
+        if (r.status === 'fulfilled') continue;
+        const why = /unsupported: (.*)/.exec(String(r.reason))?.[1];
+        if (why === undefined) throw r.reason;
+        vlanSkipReason = why;
+      }
+      if (vlanSkipReason) console.log(`tcpip/kernel-frames: VLAN checks skipped: ${vlanSkipReason}`);
+
+      // Capture on A's ends before the links come up, to catch the MLD reports sent on link up.
+      const capture = startHelper(nsA, ['capture', `${vethA},${trunkA}`, String(MAX_FRAMES), String(CAPTURE_SECONDS)]);
       children.push(capture.child);
       await capture.ready;
-      ip('-n', nsA, 'link', 'set', vethA, 'up');
-      ip('-n', nsB, 'link', 'set', vethB, 'up');
+      for (const [ns, dev] of [[nsA, vethA], [nsB, vethB], [nsA, trunkA], [nsB, trunkB]] as const) ip('-n', ns, 'link', 'set', dev, 'up');
       await sleep(200);
 
       const listener = startHelper(nsB, ['tcp-listen', '198.18.0.2', '8080', '10']);
@@ -195,6 +233,8 @@ if (skipReason) {
         ['tcp,2001:2::2,8081', 'refused'],
         [`udp,198.18.0.2,9,${FRAGMENTED_SIZE}`, 'sent'], // fragmented
         [`udp,2001:2::2,9,${FRAGMENTED_SIZE}`, 'sent'],
+        ['udp,2001:2::2,9,32,dstopts', 'sent'], // destination options before UDP; ICMPv6 port unreachable quoting it
+        [`udp,${VLAN_B},9,32`, 'sent'], // over the trunk: tagged ARP, UDP/IPv4, ICMP port unreachable
       ] as const;
       const results = helper(nsA, 'run', ...steps.map(([step]) => step)).trim().split('\n');
       assert.equal(results, steps.map(([, want]) => want));
@@ -203,10 +243,15 @@ if (skipReason) {
 
       capture.child.stdin.end('stop\n');
       const out = await capture.done;
+      for (const t of trunks) {
+        if (t.child.exitCode !== null) continue; // exited "unsupported"
+        t.child.stdin.end('stop\n');
+        assert.match(await t.done, 'detached');
+      }
       for (const line of out.split('\n').slice(1)) {
         if (!line) continue;
-        const f = JSON.parse(line) as { pkttype: number; status: number; hex: string };
-        frames.push({ pkttype: f.pkttype, status: f.status, bytes: Uint8Array.from(Buffer.from(f.hex, 'hex')) });
+        const f = JSON.parse(line) as { iface: string; pkttype: number; status: number; vlan: string; hex: string };
+        frames.push({ iface: f.iface, pkttype: f.pkttype, status: f.status, vlan: f.vlan, bytes: Uint8Array.from(Buffer.from(f.hex, 'hex')) });
       }
       assert.ok(frames.length > 20, `captured ${frames.length} frames`);
       assert.ok(frames.length < MAX_FRAMES, 'the capture stopped on "stop", not on its frame bound');
@@ -342,6 +387,77 @@ if (skipReason) {
       assert.ok(n > 0, `no ${c.name} among ${seen.length} frames`);
     });
   }
+
+  KernelFrames('802.1Q: the kernel tagged frames on the trunk (in the data when sent, from PACKET_AUXDATA when received)', () => {
+    if (vlanSkipReason) { console.log(`tcpip/kernel-frames: skipped: ${vlanSkipReason}`); return; }
+    const eth = new EthernetHeader();
+    const onTrunk = seen.filter((s) => s.frame.iface === trunkA);
+    assert.ok(onTrunk.length > 0, 'frames on the trunk');
+    for (const s of seen) {
+      const where = `${s.frame.iface} ${s.frame.vlan || 'untagged'} ${toHex(s.frame.bytes.subarray(0, 40))}…`;
+      if (s.frame.iface !== trunkA) { assert.is(s.frame.vlan, '', `no tag off the trunk: ${where}`); continue; }
+      // Sent frames carry the tag the kernel wrote (tx VLAN offload off); received ones had it moved to auxdata.
+      assert.is(s.frame.vlan, s.frame.pkttype === PACKET_OUTGOING ? 'data' : 'auxdata', where);
+      eth.reset(viewOf(s.frame.bytes), 0);
+      assert.ok(eth.hasVlanTag, where);
+      assert.is(eth.vlanId, VLAN_ID, where);
+      assert.is(eth.vlanPriority, 0, where);
+      assert.is(s.parsed.vlanId, VLAN_ID, where);
+      assert.is(s.parsed.networkOffset, 18, where);
+    }
+    const udpToB = onTrunk.filter((s) => s.frame.vlan === 'data' && isV4(s) && udp(s) && s.parsed.destinationPort === 9);
+    assert.is(udpToB.length, 1, 'the UDP datagram to the trunk peer, tagged in the data');
+    const d = udpToB[0]!;
+    assert.is(toHex(d.frame.bytes.subarray(d.parsed.payloadOffset, d.parsed.end)), udpPayload(32), 'payload intact behind the tag');
+    assert.ok(onTrunk.some((s) => s.frame.vlan === 'data' && s.arpOp === ARP_REQUEST), 'tagged ARP request sent');
+    assert.ok(onTrunk.some((s) => s.frame.vlan === 'auxdata' && s.arpOp === ARP_REPLY), 'tagged ARP reply received');
+    assert.ok(onTrunk.some((s) => s.frame.vlan === 'auxdata' && icmp4(ICMPV4_DST_UNREACHABLE, ICMPV4_PORT_UNREACHABLE)(s)), 'tagged ICMP port unreachable received');
+  });
+
+  KernelFrames('IPv6 destination options (IPV6_DSTOPTS): walkIpv6 reaches UDP, the payload is intact, the peer accepted it', () => {
+    const chain = new Ipv6Chain();
+    const sent = seen.filter((s) => isV6(s) && s.frame.pkttype === PACKET_OUTGOING &&
+      s.frame.bytes[s.parsed.networkOffset + 6] === IPV6_DESTINATION_OPTIONS_HEADER);
+    assert.is(sent.length, 1, 'one datagram with destination options');
+    const s = sent[0]!;
+    const view = viewOf(s.frame.bytes);
+    const net = s.parsed.networkOffset;
+    assert.is(walkIpv6(view, net, s.frame.bytes.length, chain), Ipv6Reason.Ok);
+    assert.is(chain.extensionHeaders, 1);
+    assert.is(chain.transportProtocol, UDP_PROTOCOL_NUMBER);
+    assert.is(chain.transportOffset, net + 40 + DSTOPTS_ON_WIRE.length);
+    assert.is(toHex(s.frame.bytes.subarray(net + 40, chain.transportOffset)), toHex(DSTOPTS_ON_WIRE), 'the header as the kernel sent it');
+    assert.is(s.parsed.destinationPort, 9);
+    assert.is(toHex(s.frame.bytes.subarray(s.parsed.payloadOffset, s.parsed.end)), udpPayload(32), 'payload intact');
+    // Our encoder writes the same header (the kernel only filled in next header and kept the rest).
+    const ours = new Uint8Array(DSTOPTS_ON_WIRE.length);
+    assert.is(encodeIpv6Options(viewOf(ours), 0, { nextHeader: UDP_PROTOCOL_NUMBER, options: [{ type: 0x1e, data: new TextEncoder().encode('netshard') }] }), 16);
+    assert.is(toHex(ours), toHex(DSTOPTS_ON_WIRE));
+    // B's kernel parsed the options (ip6_parse_tlv checks the padding) before UDP said "port unreachable".
+    const quoted = seen.filter((q) => icmp6(ICMPV6_DST_UNREACHABLE, 4)(q) &&
+      q.frame.bytes[q.parsed.transportOffset + 8 + 6] === IPV6_DESTINATION_OPTIONS_HEADER);
+    assert.is(quoted.length, 1, 'ICMPv6 port unreachable quoting the destination options');
+  });
+
+  KernelFrames('our encoders write the option layouts the kernel wrote: MLD hop-by-hop, TCP options', () => {
+    const mld = seen.filter((s) => icmp6(ICMPV6_MULTICAST_LISTENER_V2_REPORT)(s) && s.hopByHop);
+    assert.ok(mld.length > 0);
+    const hopByHop = new Uint8Array(8);
+    // Router alert (RFC 2711), value 0 = MLD, alignment 2n+0 (RFC 2711 §2.1).
+    assert.is(encodeIpv6Options(viewOf(hopByHop), 0, { nextHeader: ICMPV6_PROTOCOL_NUMBER, options: [{ type: 5, data: new Uint8Array(2), alignment: 2 }] }), 8);
+    for (const s of mld) assert.is(toHex(s.frame.bytes.subarray(s.parsed.networkOffset + 40, s.parsed.networkOffset + 48)), toHex(hopByHop));
+    let segments = 0;
+    for (const s of seen) {
+      if (s.tcpOptions === null || s.tcpOptions.sackBlocks > 0) continue;
+      const l4 = s.parsed.transportOffset;
+      const kernel = s.frame.bytes.subarray(l4 + 20, s.parsed.payloadOffset);
+      const ours = new Uint8Array(40);
+      const n = encodeTcpOptions(viewOf(ours), 0, s.tcpOptions);
+      assert.is(toHex(ours.subarray(0, n)), toHex(kernel), `TCP flags ${s.tcpFlags}`);
+      segments++;
+    }
+    assert.ok(segments >= 6, `${segments} TCP segments compared`);
+  });
 
   KernelFrames('fragmented UDP datagrams reassemble and their checksums verify', () => {
     const ipv4 = new Ipv4Header();

@@ -22,6 +22,8 @@
  * destination options and no-next-header; anything else (AH, ESP, mobility, ...) is the upper layer.
  * Option contents are not interpreted here (the network endpoint does that), only lengths.
  * Jumbograms (RFC 2675: payload length 0 with a jumbo option) are not supported.
+ * Encoders for every header of the chain close the file (`encodeIpv6`, `encodeIpv6Options`,
+ * `encodeIpv6Routing`, `encodeIpv6Fragment`); kept with the walk they mirror, hence past 400 lines.
  * Thread: any; a view belongs to the thread that made it. Allocation: none.
  */
 
@@ -32,6 +34,7 @@ const VERSION_TC_FLOW = 0, PAYLOAD_LENGTH = 4, NEXT_HEADER = 6, HOP_LIMIT = 7; /
 const SRC_ADDR = 8, DST_ADDR = 24;
 const EXT_NEXT_HEADER = 0, EXT_LENGTH = 1; // in every extension header (RFC 8200 §4.3-4.6)
 const FRAG_OFFSET_FLAGS = 2, FRAG_ID = 4; // in the fragment header (RFC 8200 §4.5)
+const ROUTING_TYPE = 2, SEGMENTS_LEFT = 3; // in the routing header (RFC 8200 §4.4)
 
 /** Size of the fixed IPv6 header. */
 export const IPV6_FIXED_HEADER_SIZE = 40;
@@ -49,6 +52,12 @@ export const IPV6_NO_NEXT_HEADER = 59;
 export const IPV6_DESTINATION_OPTIONS_HEADER = 60;
 /** Size of the fragment header, and the unit of every other extension header's length. */
 export const IPV6_FRAGMENT_HEADER_SIZE = 8;
+/** Largest hop-by-hop, routing or destination-options header: length field 255, (255 + 1) * 8 bytes. */
+export const IPV6_MAXIMUM_EXTENSION_HEADER_SIZE = 2048;
+/** Option type Pad1: a single zero byte, no length or data (RFC 8200 §4.2). */
+export const IPV6_OPTION_PAD1 = 0;
+/** Option type PadN: type, length n, then n zero bytes, padding n + 2 bytes (RFC 8200 §4.2). */
+export const IPV6_OPTION_PADN = 1;
 /**
  * Most extension headers walked before giving up. RFC 8200 §4.1 allows each header once
  * (destination options twice), so a sane chain has at most 6; 8 leaves slack and bounds the loop.
@@ -96,6 +105,45 @@ export interface Ipv6FragmentFields {
   moreFragments: boolean;
   /** Unsigned 32-bit identification. */
   id: number;
+}
+
+/** One option of a hop-by-hop or destination-options header, for `encodeIpv6Options()`. */
+export interface Ipv6OptionFields {
+  /**
+   * Option type; its top two bits say what a node that does not know it must do (RFC 8200 §4.2).
+   * `IPV6_OPTION_PAD1` is written as its one byte (its `data` must be empty).
+   */
+  type: number;
+  /** Option data, at most 255 bytes; the length byte is its length. */
+  data: Uint8Array;
+  /**
+   * Alignment requirement `xn+y` (RFC 8200 §4.2) as x: the option's type byte is placed, after Pad1 or
+   * PadN, at a multiple of x plus `alignmentOffset` from the start of the header. 1, 2, 4 or 8; default 1.
+   */
+  alignment?: number;
+  /** The y of `xn+y`, below `alignment`. Default 0. */
+  alignmentOffset?: number;
+}
+
+/** What `encodeIpv6Options()` writes: a hop-by-hop (next header 0) or destination-options (60) header. */
+export interface Ipv6OptionsFields {
+  nextHeader: number;
+  /** Written in order; padding is added only where `alignment` asks for it and at the end. */
+  options: readonly Ipv6OptionFields[];
+}
+
+/** What `encodeIpv6Routing()` writes (RFC 8200 §4.4). */
+export interface Ipv6RoutingFields {
+  nextHeader: number;
+  /** Routing type: 2 Mobile IPv6 (RFC 6275), 3 RPL (RFC 6554), 4 segment routing (RFC 8754); 0 is deprecated (RFC 5095). */
+  routingType: number;
+  /** Route segments still to visit. */
+  segmentsLeft: number;
+  /**
+   * Type-specific data after the first four bytes (for type 0 and 2: four reserved bytes, then the
+   * addresses), zero-filled up to a multiple of 8 bytes in all. Default: none (four zero bytes).
+   */
+  data?: Uint8Array;
 }
 
 /**
@@ -284,6 +332,85 @@ export function encodeIpv6Fragment(view: DataView, offset: number, fields: Ipv6F
   view.setUint16(offset + FRAG_OFFSET_FLAGS, (fields.fragmentOffset & 0xfff8) | (fields.moreFragments ? 1 : 0));
   view.setUint32(offset + FRAG_ID, fields.id);
   return IPV6_FRAGMENT_HEADER_SIZE;
+}
+
+/**
+ * Writes a hop-by-hop or destination-options header at `offset`: next header, length in 8-byte units
+ * beyond the first, the options in order with Pad1/PadN before any that asks for alignment, then
+ * Pad1/PadN to a multiple of 8 bytes (RFC 8200 §4.2, as gVisor's `IPv6SerializableHopByHopExtHdr`).
+ * Returns the bytes written, or -1 with nothing written when the header would not fit in `view` or
+ * exceed 2048 bytes, or an option is malformed (data over 255 bytes, Pad1 with data, bad alignment).
+ * Never throws. Allocation: none; not for the hot path (it walks the options twice).
+ */
+export function encodeIpv6Options(view: DataView, offset: number, fields: Ipv6OptionsFields): number {
+  const used = layOutOptions(fields.options, view, -1);
+  if (used < 0) return -1;
+  const length = (used + 7) & ~7;
+  if (length > IPV6_MAXIMUM_EXTENSION_HEADER_SIZE || offset < 0 || offset + length > view.byteLength) return -1;
+  view.setUint8(offset + EXT_NEXT_HEADER, fields.nextHeader);
+  view.setUint8(offset + EXT_LENGTH, length / 8 - 1);
+  layOutOptions(fields.options, view, offset);
+  writeOptionPadding(view, offset + used, length - used);
+  return length;
+}
+
+/**
+ * Walks `options` as laid out after the two-byte header and returns where they end (relative to the
+ * header), or -1 for a malformed option. Writes them at `offset` unless it is -1.
+ */
+function layOutOptions(options: readonly Ipv6OptionFields[], view: DataView, offset: number): number {
+  let at = 2; // after next header and length
+  for (const option of options) {
+    if (at > IPV6_MAXIMUM_EXTENSION_HEADER_SIZE) return -1; // also bounds a huge list
+    const x = option.alignment ?? 1;
+    const y = option.alignmentOffset ?? 0;
+    if (x !== 1 && x !== 2 && x !== 4 && x !== 8) return -1;
+    if (y < 0 || y >= x || !Number.isInteger(y)) return -1;
+    const pad = (y - (at % x) + x) % x;
+    if (option.type === IPV6_OPTION_PAD1) {
+      if (option.data.length !== 0) return -1;
+      if (offset >= 0) { writeOptionPadding(view, offset + at, pad); view.setUint8(offset + at + pad, IPV6_OPTION_PAD1); }
+      at += pad + 1;
+      continue;
+    }
+    if (option.data.length > 255) return -1;
+    if (offset >= 0) {
+      writeOptionPadding(view, offset + at, pad);
+      view.setUint8(offset + at + pad, option.type);
+      view.setUint8(offset + at + pad + 1, option.data.length);
+      for (let i = 0; i < option.data.length; i++) view.setUint8(offset + at + pad + 2 + i, option.data[i] ?? 0);
+    }
+    at += pad + 2 + option.data.length;
+  }
+  return at;
+}
+
+/** Writes `n` bytes of padding at `at`: nothing, one Pad1, or a PadN with n - 2 zero bytes. */
+function writeOptionPadding(view: DataView, at: number, n: number): void {
+  if (n === 0) return;
+  if (n === 1) { view.setUint8(at, IPV6_OPTION_PAD1); return; }
+  view.setUint8(at, IPV6_OPTION_PADN);
+  view.setUint8(at + 1, n - 2);
+  for (let i = 2; i < n; i++) view.setUint8(at + i, 0);
+}
+
+/**
+ * Writes a routing header at `offset`: next header, length in 8-byte units beyond the first, routing
+ * type, segments left, then `data` zero-filled to a multiple of 8 bytes (RFC 8200 §4.4). Returns the
+ * bytes written, or -1 with nothing written when it would not fit in `view` or exceed 2048 bytes.
+ * Never throws. Allocation: none.
+ */
+export function encodeIpv6Routing(view: DataView, offset: number, fields: Ipv6RoutingFields): number {
+  const data = fields.data;
+  const dataLength = data === undefined ? 0 : data.length;
+  const length = Math.max(8, (4 + dataLength + 7) & ~7);
+  if (length > IPV6_MAXIMUM_EXTENSION_HEADER_SIZE || offset < 0 || offset + length > view.byteLength) return -1;
+  view.setUint8(offset + EXT_NEXT_HEADER, fields.nextHeader);
+  view.setUint8(offset + EXT_LENGTH, length / 8 - 1);
+  view.setUint8(offset + ROUTING_TYPE, fields.routingType);
+  view.setUint8(offset + SEGMENTS_LEFT, fields.segmentsLeft);
+  for (let i = 4; i < length; i++) view.setUint8(offset + i, data?.[i - 4] ?? 0);
+  return length;
 }
 
 /** Tells whether the 16-byte addresses at `a[aOffset]` and `b[bOffset]` are equal. Allocation: none. */

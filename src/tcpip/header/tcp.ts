@@ -1,6 +1,6 @@
 /**
- * TCP headers (RFC 9293), field names as in gVisor's `header.TCP`, and a bounded walk over the
- * options into a reusable `TcpOptions`.
+ * TCP headers (RFC 9293), field names as in gVisor's `header.TCP`, a bounded walk over the
+ * options into a reusable `TcpOptions`, and `encodeTcpOptions()` writing them back.
  *
  * ```
  *  0              16             31
@@ -92,6 +92,32 @@ export interface TcpFields {
   urgentPointer: number;
   /** Raw option bytes (at most 40); padded with End of List to a multiple of 4. */
   options?: Uint8Array;
+  /**
+   * Without `options`: bytes of options already in place after the fixed header, left untouched and
+   * counted in the data offset (what `encodeTcpOptions()` returned; a multiple of 4, at most 40). Default 0.
+   */
+  optionsLength?: number;
+}
+
+/**
+ * What `encodeTcpOptions()` writes; absent, -1 or false leaves an option out. A `TcpOptions` filled by
+ * `parseTcpOptions()` is one (its SACK blocks excepted: they stay offsets into the parsed segment).
+ */
+export interface TcpOptionsFields {
+  /** Maximum segment size (RFC 9293 §3.7.1). */
+  mss?: number;
+  /** Window scale shift, 0..14 (RFC 7323 §2). */
+  windowScale?: number;
+  /** Offer SACK (RFC 2018 §2); only in a SYN. */
+  sackPermitted?: boolean;
+  /** Write a timestamps option with `timestampValue` and `timestampEcho` (RFC 7323 §3). */
+  timestamp?: boolean;
+  /** TSval (unsigned 32 bits). Default 0. */
+  timestampValue?: number;
+  /** TSecr (unsigned 32 bits). Default 0. */
+  timestampEcho?: number;
+  /** SACK blocks as edges: left, right, left, right, ... (up to 4 blocks, RFC 2018 §3); empty: no SACK option. */
+  sackBlockEdges?: ArrayLike<number>;
 }
 
 /**
@@ -263,12 +289,12 @@ export function parseTcpOptions(view: DataView, offset: number, out: TcpOptions)
 }
 
 /**
- * Writes a TCP header at `offset` (data offset from the options) and returns its length.
+ * Writes a TCP header at `offset` (data offset from `options` or `optionsLength`) and returns its length.
  * Precondition: room for it; options at most 40 bytes. Allocation: none.
  */
 export function encodeTcp(view: DataView, offset: number, fields: TcpFields): number {
   const options = fields.options;
-  const optionsLength = options === undefined ? 0 : (options.length + 3) & ~3;
+  const optionsLength = options === undefined ? (fields.optionsLength ?? 0) & 0x3c : (options.length + 3) & ~3;
   const headerLength = TCP_MINIMUM_SIZE + optionsLength;
   view.setUint16(offset + SRC_PORT, fields.sourcePort);
   view.setUint16(offset + DST_PORT, fields.destinationPort);
@@ -279,8 +305,56 @@ export function encodeTcp(view: DataView, offset: number, fields: TcpFields): nu
   view.setUint16(offset + WINDOW, fields.windowSize);
   view.setUint16(offset + CHECKSUM, fields.checksum);
   view.setUint16(offset + URGENT, fields.urgentPointer);
+  if (options === undefined) return headerLength;
   for (let i = 0; i < optionsLength; i++) {
-    view.setUint8(offset + TCP_MINIMUM_SIZE + i, options?.[i] ?? TCP_OPTION_EOL);
+    view.setUint8(offset + TCP_MINIMUM_SIZE + i, options[i] ?? TCP_OPTION_EOL);
   }
   return headerLength;
+}
+
+/**
+ * Writes options at `offset` (where they start: the header's offset + 20) in Linux's layout
+ * (`tcp_options_write()`): MSS; SACK permitted and timestamps sharing a word, or each behind two NOPs;
+ * NOP and window scale; two NOPs and the SACK blocks. Every multi-byte value lands 4-byte aligned
+ * and the length is a multiple of 4, so no End of List is needed. Returns the bytes written (0 for
+ * none) for `TcpFields.optionsLength` or `TcpHeader.dataOffset = 20 + n`, or -1 with nothing written
+ * when they exceed 40 bytes or `view`, or `sackBlockEdges` is odd or more than 4 pairs. Never throws.
+ * Allocation: none.
+ */
+export function encodeTcpOptions(view: DataView, offset: number, fields: TcpOptionsFields): number {
+  const mss = fields.mss ?? -1;
+  const windowScale = fields.windowScale ?? -1;
+  const sackPermitted = fields.sackPermitted === true;
+  const timestamp = fields.timestamp === true;
+  const edges = fields.sackBlockEdges;
+  const edgeCount = edges === undefined ? 0 : edges.length;
+  if (edgeCount % 2 !== 0 || edgeCount > 8) return -1;
+  const length = (mss >= 0 ? 4 : 0) + (timestamp ? 12 : sackPermitted ? 4 : 0) + (windowScale >= 0 ? 4 : 0) +
+    (edgeCount > 0 ? 4 + 4 * edgeCount : 0);
+  if (length > TCP_MAXIMUM_HEADER_SIZE - TCP_MINIMUM_SIZE || offset < 0 || offset + length > view.byteLength) return -1;
+  let at = offset;
+  if (mss >= 0) {
+    view.setUint32(at, ((TCP_OPTION_MSS << 24) | (4 << 16) | (mss & 0xffff)) >>> 0);
+    at += 4;
+  }
+  if (timestamp) {
+    const lead = sackPermitted ? (TCP_OPTION_SACK_PERMITTED << 8) | 2 : (TCP_OPTION_NOP << 8) | TCP_OPTION_NOP;
+    view.setUint32(at, ((lead << 16) | (TCP_OPTION_TIMESTAMP << 8) | 10) >>> 0);
+    view.setUint32(at + 4, fields.timestampValue ?? 0);
+    view.setUint32(at + 8, fields.timestampEcho ?? 0);
+    at += 12;
+  } else if (sackPermitted) {
+    view.setUint32(at, (TCP_OPTION_NOP << 24) | (TCP_OPTION_NOP << 16) | (TCP_OPTION_SACK_PERMITTED << 8) | 2);
+    at += 4;
+  }
+  if (windowScale >= 0) {
+    view.setUint32(at, (TCP_OPTION_NOP << 24) | (TCP_OPTION_WINDOW_SCALE << 16) | (3 << 8) | (windowScale & 0xff));
+    at += 4;
+  }
+  if (edges !== undefined && edgeCount > 0) {
+    view.setUint32(at, (TCP_OPTION_NOP << 24) | (TCP_OPTION_NOP << 16) | (TCP_OPTION_SACK << 8) | (2 + 4 * edgeCount));
+    for (let i = 0; i < edgeCount; i++) view.setUint32(at + 4 + 4 * i, edges[i] ?? 0);
+    at += 4 + 4 * edgeCount;
+  }
+  return at - offset;
 }

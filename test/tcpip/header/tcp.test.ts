@@ -9,11 +9,15 @@ import {
   TCP_FLAG_RST,
   TCP_FLAG_SYN,
   TCP_FLAG_URG,
+  TCP_MAXIMUM_HEADER_SIZE,
+  TCP_MAXIMUM_WINDOW_SCALE,
   TCP_MINIMUM_SIZE,
   TcpHeader,
   TcpOptions,
+  type TcpOptionsFields,
   TcpReason,
   encodeTcp,
+  encodeTcpOptions,
   parseTcpOptions,
   validateTcp,
   validateTcpHeader,
@@ -21,7 +25,7 @@ import {
 import { checksumView, combineChecksums, pseudoHeaderChecksumV4, pseudoHeaderChecksumV6View } from '../../../src/tcpip/checksum.ts';
 import { parseIpv4 } from '../../../src/tcpip/address.ts';
 import { hex, toHex, viewOf } from '../../helpers/hex.ts';
-import { fuzz } from './fuzz.ts';
+import { fuzz, mulberry32 } from './fuzz.ts';
 import { ETH_VLAN_IPV4_TCP_SYN, IPV6_ROUTING_TCP, cut } from './vectors.ts';
 
 const Tcp = suite('tcpip/header/tcp');
@@ -135,6 +139,117 @@ Tcp('encodeTcp pads options with End of List', () => {
   const options = new TcpOptions();
   assert.is(parseTcpOptions(viewOf(out), 0, options), TcpReason.Ok);
   assert.is(options.windowScale, 7);
+});
+
+Tcp('encodeTcpOptions then encodeTcp with optionsLength reproduce the SYN vector', () => {
+  const out = new Uint8Array(40).fill(0xaa);
+  const view = viewOf(out);
+  const n = encodeTcpOptions(view, TCP_MINIMUM_SIZE, {
+    mss: 1460, sackPermitted: true, timestamp: true, timestampValue: 0x01020304, timestampEcho: 0, windowScale: 7,
+  });
+  assert.is(n, 20);
+  assert.is(encodeTcp(view, 0, {
+    sourcePort: 40000, destinationPort: 80, sequenceNumber: 0x11223344, ackNumber: 0,
+    flags: TCP_FLAG_SYN, windowSize: 64240, checksum: 0xdbea, urgentPointer: 0, optionsLength: n,
+  }), 40);
+  assert.is(toHex(out), toHex(ETH_VLAN_IPV4_TCP_SYN.subarray(SYN)));
+  // A parsed TcpOptions is a TcpOptionsFields: parse, encode again, same bytes.
+  const parsed = new TcpOptions();
+  assert.is(parseTcpOptions(view, 0, parsed), TcpReason.Ok);
+  const again = new Uint8Array(20);
+  assert.is(encodeTcpOptions(viewOf(again), 0, parsed), 20);
+  assert.is(toHex(again), toHex(out.subarray(20)));
+});
+
+for (const c of [
+  { name: 'nothing', fields: {}, want: '' },
+  { name: 'absent values of a reset TcpOptions', fields: new TcpOptions(), want: '' },
+  { name: 'MSS only', fields: { mss: 536 }, want: '0204 0218' },
+  {
+    name: 'timestamps without SACK permitted sit behind two NOPs',
+    fields: { mss: 1440, timestamp: true, timestampValue: 0xdeadbeef, timestampEcho: 1 },
+    want: '0204 05a0  0101 080a deadbeef 00000001', // MSS 1440 | NOP NOP TS, TSval, TSecr
+  },
+  {
+    name: 'SACK permitted without timestamps, window scale 14',
+    fields: { sackPermitted: true, windowScale: 14 },
+    want: '0101 0402  0103 030e', // NOP NOP SACK-permitted | NOP WS 14
+  },
+  {
+    name: 'an ACK with timestamps and two SACK blocks',
+    fields: { timestamp: true, timestampValue: 100, timestampEcho: 200, sackBlockEdges: [1000, 2000, 3000, 4000] },
+    want: '0101 080a 00000064 000000c8  0101 0512 000003e8 000007d0 00000bb8 00000fa0', // NOP NOP TS | NOP NOP SACK 18
+  },
+  {
+    name: 'timestamps and three SACK blocks fill all 40 bytes',
+    fields: { timestamp: true, timestampValue: 1, timestampEcho: 2, sackBlockEdges: [1, 2, 3, 4, 5, 6] },
+    want: '0101 080a 00000001 00000002  0101 051a 00000001 00000002 00000003 00000004 00000005 00000006',
+  },
+  { name: 'window scale 0, MSS 0', fields: { windowScale: 0, mss: 0 }, want: '0204 0000  0103 0300' },
+] satisfies { name: string; fields: TcpOptionsFields; want: string }[]) {
+  Tcp(`encodeTcpOptions: ${c.name}`, () => {
+    const want = hex(c.want);
+    const out = new Uint8Array(TCP_MINIMUM_SIZE + want.length + 4).fill(0xaa);
+    const view = viewOf(out);
+    assert.is(encodeTcpOptions(view, TCP_MINIMUM_SIZE, c.fields), want.length);
+    assert.is(toHex(out.subarray(TCP_MINIMUM_SIZE, TCP_MINIMUM_SIZE + want.length)), toHex(want));
+    assert.is(toHex(out.subarray(TCP_MINIMUM_SIZE + want.length)), 'aaaaaaaa', 'nothing written past the options');
+    out[12] = ((TCP_MINIMUM_SIZE + want.length) / 4) << 4;
+    assert.is(validateTcp(view, 0, TCP_MINIMUM_SIZE + want.length), TcpReason.Ok);
+  });
+}
+
+for (const c of [
+  { name: 'timestamps and four SACK blocks (44 bytes)', fields: { timestamp: true, sackBlockEdges: [1, 2, 3, 4, 5, 6, 7, 8] }, size: 64 },
+  { name: 'five SACK blocks', fields: { sackBlockEdges: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }, size: 64 },
+  { name: 'an odd number of SACK edges', fields: { sackBlockEdges: [1, 2, 3] }, size: 64 },
+  { name: 'view one byte short', fields: { mss: 1460, windowScale: 7 }, size: 7 },
+  { name: 'negative offset', fields: { mss: 1460 }, size: 64, offset: -1 },
+] satisfies { name: string; fields: TcpOptionsFields; size: number; offset?: number }[]) {
+  Tcp(`encodeTcpOptions returns -1 and writes nothing: ${c.name}`, () => {
+    const bytes = new Uint8Array(c.size).fill(0xee);
+    assert.is(encodeTcpOptions(viewOf(bytes), c.offset ?? 0, c.fields), -1);
+    assert.ok(bytes.every((b) => b === 0xee), 'untouched');
+  });
+}
+
+Tcp('seeded random options round-trip through parseTcpOptions', () => {
+  const random = mulberry32(0x7c90);
+  const int = (n: number): number => Math.floor(random() * n);
+  const u32 = (): number => (int(0x10000) * 0x10000 + int(0x10000)) >>> 0;
+  const parsed = new TcpOptions();
+  let written = 0;
+  for (let round = 0; round < 2000; round++) {
+    const timestamp = random() < 0.5;
+    const fields: TcpOptionsFields = {
+      mss: random() < 0.5 ? int(0x10000) : -1,
+      windowScale: random() < 0.5 ? int(TCP_MAXIMUM_WINDOW_SCALE + 1) : -1,
+      sackPermitted: random() < 0.5,
+      timestamp,
+      timestampValue: timestamp ? u32() : 0,
+      timestampEcho: timestamp ? u32() : 0,
+      sackBlockEdges: Array.from({ length: 2 * int(5) }, u32),
+    };
+    const bytes = new Uint8Array(TCP_MAXIMUM_HEADER_SIZE);
+    const view = viewOf(bytes);
+    const n = encodeTcpOptions(view, TCP_MINIMUM_SIZE, fields);
+    // Linux's words: MSS; TS (with SACK permitted in its NOPs) or NOP NOP SACK permitted; NOP WS; NOP NOP SACK.
+    const blocks = (fields.sackBlockEdges?.length ?? 0) / 2;
+    const want = ((fields.mss ?? -1) >= 0 ? 4 : 0) + (timestamp ? 12 : fields.sackPermitted === true ? 4 : 0) +
+      ((fields.windowScale ?? -1) >= 0 ? 4 : 0) + (blocks > 0 ? 4 + 8 * blocks : 0);
+    assert.is(n, want <= 40 ? want : -1, `options of ${want} bytes`);
+    if (n < 0) continue;
+    written++;
+    assert.is(encodeTcp(view, 0, { sourcePort: 1, destinationPort: 2, sequenceNumber: 3, ackNumber: 4, flags: TCP_FLAG_ACK, windowSize: 5, checksum: 0, urgentPointer: 0, optionsLength: n }), TCP_MINIMUM_SIZE + n);
+    assert.is(validateTcp(view, 0, TCP_MINIMUM_SIZE + n), TcpReason.Ok);
+    assert.is(parseTcpOptions(view, 0, parsed), TcpReason.Ok);
+    const edges = Array.from({ length: 2 * parsed.sackBlocks }, (_, i) => view.getUint32(parsed.sackBlocksOffset + 4 * i));
+    assert.equal(
+      { mss: parsed.mss, windowScale: parsed.windowScale, sackPermitted: parsed.sackPermitted, timestamp: parsed.timestamp, timestampValue: parsed.timestampValue, timestampEcho: parsed.timestampEcho, sackBlockEdges: edges },
+      fields,
+    );
+  }
+  assert.ok(written > 1500, `${written} of 2000 fit`);
 });
 
 for (const c of [
