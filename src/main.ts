@@ -330,6 +330,11 @@ function parseForwardArgs(argv: string[]) {
 /** A parseArgs error as one usage line (its messages add advice after the first sentence). */
 function usageFromParseArgs(err: unknown): NetshardError {
   const text = err instanceof Error ? err.message : String(err);
+  // "--duration -1": parseArgs reads '-1' as an option and calls the value ambiguous; say what to type.
+  const ambiguous = /^Option '(-[-\w]+)' argument is ambiguous/.exec(text);
+  if (ambiguous !== null) {
+    return usage(`option '${ambiguous[1]}' needs a value; one that starts with '-' is written ${ambiguous[1]}=VALUE`);
+  }
   return usage(text.split(/\.(?:\s|$)/)[0]!.replace(/^[A-Z]/, (c) => c.toLowerCase()));
 }
 
