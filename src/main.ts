@@ -105,7 +105,9 @@ on. It keeps verifying those entries and takes them back from the workers when t
 resolves nothing (no link layer), nor does --bridge (frames pass unchanged).
 
 TTL / hop limit 1 is dropped and answered with a rate-limited ICMP time exceeded, from the ingress
-interface's address, by the worker itself; no route is dropped and counted. With --tun that address is
+interface's address, by the worker itself; so is a packet over the egress MTU (ICMP fragmentation needed
+for IPv4 with DF, packet too big for IPv6; IPv4 without DF is dropped: the engine does not fragment). No
+route is dropped and counted. With --tun that address is
 the kernel's own on the TUN device, so the namespace's kernel drops the IPv4 error as a martian unless
 net.ipv4.conf.<tun>.accept_local=1 (IPv6 has no such check).
 

@@ -47,7 +47,10 @@ export const HandoffReason = {
   NoRoute: 5,
   /** The egress link needs a next-hop MAC the forwarder does not know: resolve (ARP/NDP), then send. */
   NoNeighbor: 6,
-  /** Longer than the egress link's MTU: fragment, or ICMP fragmentation needed / packet too big. */
+  /**
+   * Longer than the egress link's MTU: fragment, or ICMP fragmentation needed / packet too big. The route
+   * and stack forwarders answer (or, IPv4 without DF, drop) it in the worker and never hand it on.
+   */
   TooBig: 7,
   /** Link-local source or destination: a router must not forward it (RFC 3927, RFC 4291 §2.5.6). */
   NotForwardable: 8,

@@ -11,13 +11,21 @@
  * the worker's `forwardReasons` stats: every count there is a packet of the loop's `forwardDrops`):
  * - no route: dropped (NoRoute), no ICMP, as `forward.ts`;
  * - TTL / hop limit <= 1 (checked right after the route, before MTU and neighbor, as Linux `ip_forward`
- *   and `forward.ts`): dropped (TtlExceeded) with an ICMPv4 time exceeded / ICMPv6 hop limit exceeded
- *   written into `scratch` by the stack's own writer (`Icmp.errorV4` / `errorV6`: RFC 1812 / 4443
- *   suppression rules and quoting, the `TokenBucket` limit, 1000/s burst 50 as Linux's defaults) and sent
- *   back on the ingress link (`ForwardDecision.extra*`). Its source is the ingress link's address facing
- *   the sender (`Nic.selectIpv4Source` / `selectIpv6Source`, as `forward.ts`); a link without one of that
- *   family borrows the first address of any link, as Linux's `inet_select_addr()` / `ipv6_dev_get_saddr()`
- *   fall back to other interfaces; with no address at all no ICMP is sent (`icmp.counters[NoSource]`).
+ *   and `forward.ts`): dropped (TtlExceeded) with an ICMPv4 time exceeded / ICMPv6 hop limit exceeded.
+ * - longer than the egress link's MTU (checked next, as there): dropped (TooBig). IPv4 with DF set gets an
+ *   ICMPv4 destination unreachable, fragmentation needed (type 3 code 4) carrying the egress MTU as the
+ *   next-hop MTU (RFC 1191 §4); IPv6 an ICMPv6 packet too big with the MTU (RFC 4443 §3.2, RFC 8201), as
+ *   Linux's `ip_forward` / `ip6_forward` send. IPv4 without DF is dropped with no ICMP, as `forward.ts`
+ *   does: Linux would fragment it, but nothing in netshard fragments (neither `forward.ts` nor the
+ *   coordinator: with --tun it has no stack, and the `Stack` reads Ethernet frames and does not fragment),
+ *   so handing it on would only free it there uncounted by reason (the coordinator's `noStack`).
+ * - Each ICMP error is written into `scratch` by the stack's own writer (`Icmp.errorV4` / `errorV6`:
+ *   RFC 1812 / 4443 suppression rules and quoting, one `TokenBucket` for all of them, 1000/s burst 50 as
+ *   Linux's defaults) and sent back on the ingress link (`ForwardDecision.extra*`). Its source is the
+ *   ingress link's address facing the sender (`Nic.selectIpv4Source` / `selectIpv6Source`, as
+ *   `forward.ts`); a link without one of that family borrows the first address of any link, as Linux's
+ *   `inet_select_addr()` / `ipv6_dev_get_saddr()` fall back to other interfaces; with no address at all
+ *   no ICMP is sent (`icmp.counters[NoSource]`).
  * - a martian source: dropped (MartianSource).
  * Anything else it cannot finish goes to the stack with a reason, unchanged.
  *
@@ -27,7 +35,7 @@
  * `scratch[14]`, leaving the written link header out. The IP packet itself is never changed.
  *
  * Tables are typed arrays scanned linearly (routes sorted longest prefix first): an engine has a few
- * connected routes and a default. Length (~480 lines, past STYLE's ~400): the ICMP part is ~70 lines of
+ * connected routes and a default. Length (~500 lines, past STYLE's ~400): the ICMP part is ~70 lines of
  * glue to `Icmp` that reads this class's tables; apart it would need them passed in.
  *
  * Thread: built and used by one worker. `decide` is hot path: no allocation, no throw.
@@ -37,9 +45,12 @@ import {
   ARP_PROTOCOL_NUMBER,
   FORWARD_REASON_COUNT,
   ForwardReason,
+  ICMPV4_DST_UNREACHABLE,
+  ICMPV4_FRAG_NEEDED,
   ICMPV4_TIME_EXCEEDED,
   ICMPV4_TTL_EXCEEDED,
   ICMPV6_HOP_LIMIT_EXCEEDED,
+  ICMPV6_PACKET_TOO_BIG,
   ICMPV6_TIME_EXCEEDED,
   IPV4_PROTOCOL_NUMBER,
   Icmp,
@@ -75,6 +86,8 @@ export interface ForwardLink {
 }
 
 const ETHERNET_HEADER_SIZE = 14;
+/** The DF bit in the IPv4 flags / fragment offset byte (byte 6; RFC 791). */
+const IPV4_DF_BYTE_MASK = 0x40;
 const IPV6_PROTOCOL = 0x86dd;
 /** Bytes of scratch for one ICMP error: Ethernet + the largest IPv6 error (1280, RFC 4443 §2.4 (c)). */
 const SCRATCH_BYTES = 2048;
@@ -85,7 +98,7 @@ const NO_LINK_ADDRESS = '00:00:00:00:00:00';
 export class RouteForwarder implements Forwarder {
   /** Where the ICMP errors it writes are (`ForwardDecision.extra*`), over a SharedArrayBuffer. */
   readonly scratch: Uint8Array;
-  /** Packets it dropped, by `ForwardReason` (NoRoute, TtlExceeded, MartianSource), e.g. over the worker's stats. */
+  /** Packets it dropped, by `ForwardReason` (NoRoute, TtlExceeded, TooBig, MartianSource), e.g. over the worker's stats. */
   readonly counters: Float64Array;
   /** The ICMP writer: its `limiter` is the error token bucket, its `counters` say why an error was not sent. */
   readonly icmp: Icmp;
@@ -257,11 +270,16 @@ export class RouteForwarder implements Forwarder {
     }
     if (route < 0) return this.drop(ForwardReason.NoRoute);
     if (view.getUint8(net + 8) <= 1) {
-      this.timeExceeded4(view, ingressLink, p, now, out);
+      this.error4(view, ingressLink, p, ICMPV4_TIME_EXCEEDED, ICMPV4_TTL_EXCEEDED, 0, now, out);
       return this.drop(ForwardReason.TtlExceeded);
     }
     const link = this.route4Link[route]!;
-    if (p.end - net > this.mtu[link]!) return toStack(out, HandoffReason.TooBig);
+    const mtu = this.mtu[link]!;
+    if (p.end - net > mtu) {
+      // DF: fragmentation needed, next-hop MTU in the low 16 bits of the rest word (RFC 1191 §4). No DF: see the file comment.
+      if ((view.getUint8(net + 6) & IPV4_DF_BYTE_MASK) !== 0) this.error4(view, ingressLink, p, ICMPV4_DST_UNREACHABLE, ICMPV4_FRAG_NEEDED, mtu, now, out);
+      return this.drop(ForwardReason.TooBig);
+    }
     let neighbor = -1;
     if (this.ethernet[link] === 1) {
       const gateway = this.route4Gateway[route]!;
@@ -305,11 +323,15 @@ export class RouteForwarder implements Forwarder {
     }
     if (route < 0) return this.drop(ForwardReason.NoRoute);
     if (view.getUint8(net + 7) <= 1) {
-      this.timeExceeded6(view, ingressLink, p, now, out);
+      this.error6(view, ingressLink, p, ICMPV6_TIME_EXCEEDED, ICMPV6_HOP_LIMIT_EXCEEDED, 0, now, out);
       return this.drop(ForwardReason.TtlExceeded);
     }
     const link = this.route6Link[route]!;
-    if (p.end - net > this.mtu[link]!) return toStack(out, HandoffReason.TooBig);
+    const mtu = this.mtu[link]!;
+    if (p.end - net > mtu) {
+      this.error6(view, ingressLink, p, ICMPV6_PACKET_TOO_BIG, 0, mtu, now, out); // the MTU field (RFC 4443 §3.2)
+      return this.drop(ForwardReason.TooBig);
+    }
     let neighbor = -1;
     if (this.ethernet[link] === 1) {
       const hop = this.hop;
@@ -340,19 +362,20 @@ export class RouteForwarder implements Forwarder {
   }
 
   /**
-   * Writes the ICMPv4 time exceeded (TTL exceeded in transit) about `p` into `scratch` and points `out.extra*`
-   * at it, back on `link`; writes nothing when `Icmp` refuses (suppressed, rate limited, no source: its counters).
+   * Writes the ICMPv4 error `type`/`code` (rest-of-header word `rest`: 0, or the next-hop MTU) about `p`
+   * into `scratch` and points `out.extra*` at it, back on `link`; writes nothing when `Icmp` refuses
+   * (suppressed, rate limited, no source: its counters).
    */
-  private timeExceeded4(view: DataView, link: number, p: ParsedPacket, now: number, out: ForwardDecision): void {
+  private error4(view: DataView, link: number, p: ParsedPacket, type: number, code: number, rest: number, now: number, out: ForwardDecision): void {
     const nic = this.nics[link]!;
     let source = nic.selectIpv4Source(view.getInt32(p.networkOffset + 12));
     if (source === 0) source = this.fallback4;
     const framed = this.frame(view, p);
-    this.setExtra(out, link, p, this.icmp.errorV4(view, framed, nic, ICMPV4_TIME_EXCEEDED, ICMPV4_TTL_EXCEEDED, 0, source, now, this.out, 0));
+    this.setExtra(out, link, p, this.icmp.errorV4(view, framed, nic, type, code, rest, source, now, this.out, 0));
   }
 
-  /** As `timeExceeded4`: ICMPv6 time exceeded, hop limit exceeded in transit (RFC 4443 §3.3). */
-  private timeExceeded6(view: DataView, link: number, p: ParsedPacket, now: number, out: ForwardDecision): void {
+  /** As `error4` for ICMPv6 (`rest`: 0, or the MTU of a packet too big). */
+  private error6(view: DataView, link: number, p: ParsedPacket, type: number, code: number, rest: number, now: number, out: ForwardDecision): void {
     const nic = this.nics[link]!;
     const index = nic.selectIpv6Source(view, p.networkOffset + 8);
     if (index < 0 && !this.hasFallback6) {
@@ -361,7 +384,7 @@ export class RouteForwarder implements Forwarder {
     }
     const sourceView = index >= 0 ? nic.ipv6View : this.fallback6;
     const framed = this.frame(view, p);
-    this.setExtra(out, link, p, this.icmp.errorV6(view, framed, nic, ICMPV6_TIME_EXCEEDED, ICMPV6_HOP_LIMIT_EXCEEDED, 0, sourceView, index >= 0 ? 16 * index : 0, now, this.out, 0));
+    this.setExtra(out, link, p, this.icmp.errorV6(view, framed, nic, type, code, rest, sourceView, index >= 0 ? 16 * index : 0, now, this.out, 0));
   }
 
   /**

@@ -4,7 +4,9 @@
  * MTU, TTL / hop limit (decremented, IPv4 checksum patched), Ethernet header rewritten from static
  * neighbors, and the config checks at the door. Then what it finishes itself: no route dropped and
  * counted; TTL / hop limit 1 dropped, counted, and answered with an ICMP time exceeded in its scratch
- * (bytes pinned in hex, checksums checked, the original quoted), rate limited by the token bucket.
+ * (bytes pinned in hex, checksums checked, the original quoted), rate limited by the token bucket; longer
+ * than the egress MTU dropped and counted as TooBig, answered with fragmentation needed (IPv4 with DF) or
+ * packet too big (IPv6) carrying the MTU, through the same bucket, and IPv4 without DF dropped unanswered.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -108,7 +110,7 @@ for (const c of [
   { name: 'IPv4 link-local destination: not forwardable', packet: udp4({ destination: ip(169, 254, 1, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.NotForwardable },
   { name: 'IPv4 without a route: dropped', packet: udp4({ destination: ip(198, 19, 0, 1) }), want: ForwardVerdict.Drop },
   { name: 'IPv4 TTL 1: dropped (time exceeded), unchanged', packet: udp4({ destination: ip(198, 18, 1, 1), ttl: 1 }), want: ForwardVerdict.Drop, ttl: 1 },
-  { name: 'IPv4 over the egress MTU: too big', packet: udp4({ destination: ip(198, 18, 4, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.TooBig },
+  { name: 'IPv4 (DF) over the egress MTU: dropped (too big), unchanged', packet: udp4({ destination: ip(198, 18, 4, 1) }), want: ForwardVerdict.Drop, ttl: 64 },
   { name: 'IPv4 to an Ethernet link, no neighbor: the stack', packet: udp4({ destination: ip(198, 18, 9, 1) }), want: ForwardVerdict.ToStack, reason: HandoffReason.NoNeighbor },
   {
     name: 'IPv4 on-link to an Ethernet link: header written in front',
@@ -229,6 +231,8 @@ const CONFIG: ForwardingConfig = {
   routes: [
     { destination: '198.18.1.0/24', link: 1 },
     { destination: '2001:2:0:1::/64', link: 1 },
+    { destination: '198.18.4.0/24', link: 3 }, // link 3: MTU 30
+    { destination: '2001:2:0:4::/64', link: 3 },
   ],
 };
 
@@ -349,6 +353,183 @@ Forward('the token bucket holds: a burst of errors, then one per refilled token'
   assert.is(f.counters[ForwardReason.TtlExceeded], 10, 'every packet dropped and counted, answered or not');
   assert.equal(named(f.icmp.counters, IcmpReason), { Ok: 6, RateLimited: 4 });
   assert.is(f.icmp.limiter.drops, 4);
+});
+
+// ─── too big for the egress link: fragmentation needed / packet too big ─────────────────────────────────
+
+/** UDP from 198.18.0.9 to 198.18.4.1 (link 3, MTU 30), DF set: 36 bytes, too big. */
+const BIG_DF_UDP4 = hex(`
+  4500 0024          # version 4, IHL 5, total length 36
+  0000 4000          # id 0, DF
+  40 11 aa9a         # TTL 64, UDP, header checksum
+  c612 0009          # source 198.18.0.9
+  c612 0401          # destination 198.18.4.1
+  3039 0035 0010 0000 0000 0000 0000 0000  # UDP 12345 → 53, length 16, no checksum, 8 bytes of payload
+`);
+
+/** The same without DF (flags 0): a router would fragment it. */
+const BIG_UDP4 = hex(`
+  4500 0024 0000 0000  # id 0, no flags
+  40 11 ea9a           # TTL 64, UDP, header checksum
+  c612 0009 c612 0401  # 198.18.0.9 → 198.18.4.1
+  3039 0035 0010 0000 0000 0000 0000 0000
+`);
+
+/** Fragmentation needed about BIG_DF_UDP4 (then quoted whole, TTL still 64: quoted as it arrived). */
+const FRAG_NEEDED4 = hex(`
+  45c0 0040          # version 4, IHL 5, TOS 0xc0, total length 64
+  0000 4000          # id 0, DF
+  40 01 adce         # TTL 64, ICMP, header checksum
+  c612 0001          # source 198.18.0.1 (link 0's address)
+  c612 0009          # destination 198.18.0.9 (the sender)
+  03 04 cc5f         # type 3 (destination unreachable), code 4 (fragmentation needed and DF set), checksum
+  0000 001e          # unused, next-hop MTU 30 (RFC 1191 §4)
+`);
+
+/** TCP SYN from 2001:2::9 to 2001:2:0:4::2 (link 3, MTU 30), hop limit 64: 60 bytes, too big. */
+const BIG_TCP6 = hex(`
+  6000 0000 0014 06 40                     # version 6, payload 20, TCP, hop limit 64
+  2001 0002 0000 0000 0000 0000 0000 0009  # source 2001:2::9
+  2001 0002 0000 0004 0000 0000 0000 0002  # destination 2001:2:0:4::2
+  c350 0050 0000 0001 0000 0000 5002 ffff 0000 0000  # TCP 50000 → 80, SYN
+`);
+
+const PACKET_TOO_BIG6 = hex(`
+  6000 0000 0044 3a 40                     # version 6, payload 68, ICMPv6, hop limit 64
+  2001 0002 0000 0000 0000 0000 0000 0001  # source 2001:2::1 (link 0's address)
+  2001 0002 0000 0000 0000 0000 0000 0009  # destination 2001:2::9 (the sender)
+  02 00 0346                               # type 2 (packet too big), code 0, checksum
+  0000 001e                                # MTU 30 (RFC 4443 §3.2)
+`);
+
+/** Checks the ICMPv6 checksum of the IPv6 packet `b` (fixed header, then the ICMPv6 message). */
+function icmpv6ChecksumOk(b: Uint8Array): boolean {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return combineChecksums(pseudoHeaderChecksumV6View(v, 8, 24, 58, b.length - 40), checksum(b, 40, b.length - 40)) === 0xffff;
+}
+
+Forward('too big, IPv4 with DF: dropped (TooBig), fragmentation needed with the egress MTU, quoting the packet as it came', () => {
+  const f = fresh();
+  const { verdict, out, error, memory } = decideOn(f, BIG_DF_UDP4);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.equal(named(f.counters, ForwardReason), { TooBig: 1 });
+  assert.is(out.extraLink, 0, 'back on the ingress link');
+  assert.is(out.extraOffset, 14, 'bare IP: the placeholder link header is not sent');
+  assert.is(toHex(error), toHex(new Uint8Array([...FRAG_NEEDED4, ...BIG_DF_UDP4])));
+  assert.ok(ipv4ChecksumOk(error), 'IP header checksum');
+  assert.is(checksum(error, 20, error.length - 20), 0xffff, 'ICMP checksum');
+  assert.is(new DataView(error.buffer).getUint16(26), 30, 'next-hop MTU: link 3\'s');
+  assert.equal(memory.subarray(HEADROOM), BIG_DF_UDP4, 'the packet itself is unchanged (TTL not decremented)');
+  assert.equal(named(f.icmp.counters, IcmpReason), { Ok: 1 });
+});
+
+Forward('too big, IPv4 without DF: dropped and counted (TooBig), no ICMP (nothing here fragments)', () => {
+  const f = fresh();
+  const { verdict, out, memory } = decideOn(f, BIG_UDP4);
+  assert.is(verdict, ForwardVerdict.Drop, 'not handed to the coordinator, where nothing would take it');
+  assert.is(out.extraLength, 0, 'no ICMP: a router would fragment it, not refuse it');
+  assert.equal(named(f.counters, ForwardReason), { TooBig: 1 });
+  assert.equal(named(f.icmp.counters, IcmpReason), {}, 'not even asked');
+  assert.equal(f.icmp.limiter.drops, 0);
+  assert.equal(memory.subarray(HEADROOM), BIG_UDP4);
+});
+
+Forward('too big, IPv6: dropped (TooBig), ICMPv6 packet too big with the MTU, checksum over the pseudo-header', () => {
+  const f = fresh();
+  const { verdict, out, error, memory } = decideOn(f, BIG_TCP6);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.equal(named(f.counters, ForwardReason), { TooBig: 1 });
+  assert.is(out.extraLink, 0);
+  assert.is(out.extraOffset, 14);
+  assert.is(toHex(error), toHex(new Uint8Array([...PACKET_TOO_BIG6, ...BIG_TCP6])));
+  assert.ok(icmpv6ChecksumOk(error), 'ICMPv6 checksum');
+  assert.is(new DataView(error.buffer).getUint32(44), 30, 'MTU field');
+  assert.equal(memory.subarray(HEADROOM), BIG_TCP6, 'hop limit not decremented');
+});
+
+Forward('too big arriving with an Ethernet header: the whole frame goes back to the previous hop', () => {
+  const f = fresh();
+  const frame = new Uint8Array([...hex('0200 0000 00aa  0200 0000 0002  0800'), ...BIG_DF_UDP4]);
+  const { verdict, out, error } = decideOn(f, frame, { ethernet: true, link: 2 });
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.is(out.extraLink, 2);
+  assert.is(out.extraOffset, 0);
+  assert.is(toHex(error.subarray(0, 14)), '020000000002' + '0200000000aa' + '0800', 'to the sender\'s MAC, from the link\'s');
+  assert.is(toHex(error.subarray(14)), toHex(new Uint8Array([...FRAG_NEEDED4, ...BIG_DF_UDP4])));
+});
+
+Forward('TTL 1 and too big: time exceeded (TTL is checked first, as Linux ip_forward), counted once as TtlExceeded', () => {
+  const f = fresh();
+  const packet = BIG_DF_UDP4.slice();
+  packet[8] = 1;
+  fixIpv4Checksum(packet);
+  const { verdict, error } = decideOn(f, packet);
+  assert.is(verdict, ForwardVerdict.Drop);
+  assert.equal(named(f.counters, ForwardReason), { TtlExceeded: 1 });
+  assert.is(toHex(error.subarray(20, 22)), '0b00', 'type 11 code 0');
+});
+
+/** IPv4/UDP (DF) or IPv6/UDP of `total` bytes from the sender to `destination` (4 or 16 bytes of hex), payload bytes i & 0xff. */
+function bigUdp(family: 4 | 6, total: number, destination: string): Uint8Array {
+  const b = new Uint8Array(total);
+  for (let i = 0; i < total; i++) b[i] = i & 0xff;
+  const v = new DataView(b.buffer);
+  if (family === 4) {
+    b.set(hex(`4500 ${total.toString(16).padStart(4, '0')}  0000 4000  40 11 0000  c612 0009  ${destination}`), 0);
+    v.setUint32(20, 0x30390035); // UDP 12345 → 53
+    v.setUint32(24, (total - 20) << 16); // length, no checksum
+    fixIpv4Checksum(b);
+  } else {
+    b.set(hex(`6000 0000 ${(total - 40).toString(16).padStart(4, '0')} 11 40  2001 0002 0000 0000 0000 0000 0000 0009  ${destination}`), 0);
+    v.setUint32(40, 0x30390035);
+    v.setUint32(44, (total - 40) << 16); // length, checksum 0 (not checked on the way)
+  }
+  return b;
+}
+
+Forward('too big at real sizes: 1400 bytes into MTU 1280, the quotes cut at 576 (IPv4) and 1280 (IPv6) bytes', () => {
+  const links: ForwardLink[] = [{ ethernetHeader: false, linkAddress: '', mtu: 1500 }, { ethernetHeader: false, linkAddress: '', mtu: 1280 }];
+  const f = new RouteForwarder({
+    addresses: [{ link: 0, address: '198.18.0.1/24' }, { link: 0, address: '2001:2::1/64' }],
+    routes: [{ destination: '198.18.8.0/24', link: 1 }, { destination: '2001:2:0:8::/64', link: 1 }],
+  }, links);
+  for (const c of [
+    // IPv4: 20 + 8 + 548 quoted = 576; IPv6: 40 + 8 + 1232 quoted = 1280.
+    { family: 4 as const, packet: bigUdp(4, 1400, 'c612 0805'), size: 576, header: 28, typeCode: '0304' },
+    { family: 6 as const, packet: bigUdp(6, 1400, '2001 0002 0000 0008 0000 0000 0000 0005'), size: 1280, header: 48, typeCode: '0200' },
+  ]) {
+    const { verdict, error } = decideOn(f, c.packet);
+    assert.is(verdict, ForwardVerdict.Drop);
+    assert.is(error.length, c.size, `IPv${c.family}: the error fills its limit`);
+    assert.is(toHex(error.subarray(c.header - 8, c.header - 6)), c.typeCode, `IPv${c.family}: type, code`);
+    assert.is(toHex(error.subarray(c.header - 4, c.header)), '00000500', `IPv${c.family}: MTU 1280 (IPv4: unused 0, next-hop MTU)`);
+    assert.equal(error.subarray(c.header), c.packet.subarray(0, c.size - c.header), `IPv${c.family}: the first ${c.size - c.header} bytes quoted`);
+    if (c.family === 4) {
+      assert.ok(ipv4ChecksumOk(error));
+      assert.is(new DataView(error.buffer).getUint16(2), 576, 'IPv4 total length');
+      assert.is(checksum(error, 20, error.length - 20), 0xffff);
+    } else {
+      assert.is(new DataView(error.buffer).getUint16(4), 1240, 'IPv6 payload length');
+      assert.ok(icmpv6ChecksumOk(error));
+    }
+  }
+  assert.equal(named(f.counters, ForwardReason), { TooBig: 2 });
+});
+
+Forward('one token bucket for time exceeded, fragmentation needed and packet too big (Linux: one global limit)', () => {
+  // burst 3 at 1000/s: six errors due at t = 0 ms, the first three sent; at t = 1 ms one token is back for
+  // whichever kind comes first; the drops are counted by their own reason whether answered or not.
+  const f = fresh(CONFIG, 3);
+  const kinds = [TTL1_UDP4, BIG_DF_UDP4, BIG_TCP6, HOP1_TCP6, BIG_DF_UDP4, BIG_TCP6];
+  const sent = (packet: Uint8Array, now: number): string => {
+    const { error } = decideOn(f, packet, { now });
+    return error.length === 0 ? '-' : toHex(error.subarray(error[0]! >> 4 === 4 ? 20 : 40).subarray(0, 2));
+  };
+  assert.equal(kinds.map((p) => sent(p, 0)), ['0b00', '0304', '0200', '-', '-', '-'], 'type|code per packet; - is none');
+  assert.equal([sent(BIG_TCP6, 1), sent(TTL1_UDP4, 1), sent(BIG_DF_UDP4, 1)], ['0200', '-', '-']);
+  assert.equal(named(f.counters, ForwardReason), { TtlExceeded: 3, TooBig: 6 });
+  assert.equal(named(f.icmp.counters, IcmpReason), { Ok: 4, RateLimited: 5 });
+  assert.is(f.icmp.limiter.drops, 5);
 });
 
 Forward('no route (IPv4 and IPv6): dropped and counted as NoRoute, no ICMP, packet unchanged', () => {
