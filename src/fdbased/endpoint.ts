@@ -4,6 +4,12 @@
  * link properties (MTU, link address, header length, GSO and checksum capabilities), strips the Ethernet
  * header on receive (an offset, no copy) and adds it on write.
  *
+ * Virtio-net headers are a property of each fd, learned from the fd at construction (`vnetHeaders`): a
+ * TUN/TAP queue made with IFF_VNET_HDR or an AF_PACKET socket with PACKET_VNET_HDR puts a 10-byte header
+ * before every packet it reads and reads one before every packet written to it. The endpoint has that fd's
+ * dispatcher read the header into scratch and drop it, and its writer put the batch's header (all zeros
+ * unless set: GSO none) before each packet. Hardware GSO needs one on every fd.
+ *
  * Receive is step-wise so a worker can run to completion: `receive(i, …)` then its own work then
  * `wait(i, …)`; when either sees the fd's end (stop, EOF, an error, the peer gone) the fd is ended and the
  * `closed` callback runs, exactly once per fd. `runDispatchLoop` (`loop.ts`) is the whole loop.
@@ -36,6 +42,7 @@ import {
 } from './options.ts';
 import { StopFd, WaitResult, type StopHandle } from './stop-fd.ts';
 import { ECONNRESET, EINVAL, errnoError } from './syscalls.ts';
+import { fdVnetHeader, type FdVnetHeader } from './vnet-header.ts';
 import { ETHERNET_HEADER_SIZE, PacketWriter, SEND_BATCH_SIZE, TxBatch } from './write.ts';
 
 /** Indices into `Endpoint.linkCounters`, per fd (`fdIndex * LINK_COUNTER_COUNT + counter`). */
@@ -74,12 +81,18 @@ export class Endpoint {
   readonly isSocket: readonly boolean[];
   /** Receive mode per fd: the option's for sockets, 'readv' for the rest. */
   readonly dispatchModes: readonly DispatchMode[];
-  /** 'hardware' or 'software' when asked for and at least one fd is a socket (gVisor), else 'none'. */
+  /**
+   * 'hardware' when asked for (every fd carries a virtio-net header, or the constructor threw); 'software'
+   * when asked for and at least one fd is a socket (gVisor); else 'none'.
+   */
   readonly gsoKind: GsoKind;
   /** Largest GSO packet; 0 when `gsoKind` is 'none'. */
   readonly gsoMaxSize: number;
-  /** Whether packets carry a 10-byte virtio-net header in front (hardware GSO). */
-  readonly vnetHeader: boolean;
+  /**
+   * Per fd: whether its packets carry a 10-byte virtio-net header in front, read and dropped on receive,
+   * added on write (see `fdVnetHeader`).
+   */
+  readonly vnetHeaders: readonly boolean[];
   /** Capabilities reported to the stack. */
   readonly txChecksumOffload: boolean;
   readonly rxChecksumOffload: boolean;
@@ -107,10 +120,17 @@ export class Endpoint {
     this.fds = o.fds;
     this.isSocket = o.fds.map((fd) => prepareFd(fd).isSocket);
     this.dispatchModes = this.isSocket.map((socket) => (socket ? o.dispatchMode : 'readv'));
-    const anySocket = this.isSocket.includes(true);
-    this.gsoKind = anySocket ? o.gsoKind : 'none';
+    const kinds = o.fds.map((fd, i) => fdVnetHeader(fd, i, this.isSocket[i] as boolean, o.gsoKind === 'hardware', o.ethernetHeader));
+    this.vnetHeaders = kinds.map((k) => k.vnetHeader);
+    if (o.gsoKind === 'hardware') {
+      // Super-packets go out on fds[hash % n]: any fd, so every one needs the header that describes them.
+      const i = kinds.findIndex((k) => !k.vnetHeader);
+      if (i >= 0) {
+        throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.gsoKind 'hardware' needs a virtio-net header on every fd; options.fds[${i}] (fd ${o.fds[i]}, ${(kinds[i] as FdVnetHeader).what}) has none: ${(kinds[i] as FdVnetHeader).fix}`);
+      }
+    }
+    this.gsoKind = o.gsoKind === 'software' && !this.isSocket.includes(true) ? 'none' : o.gsoKind;
     this.gsoMaxSize = this.gsoKind === 'none' ? 0 : o.gsoMaxSize;
-    this.vnetHeader = this.gsoKind === 'hardware';
     this.txChecksumOffload = o.txChecksumOffload;
     this.rxChecksumOffload = o.rxChecksumOffload;
     this.ethernetHeader = o.ethernetHeader;
@@ -123,7 +143,12 @@ export class Endpoint {
     this.rxOffsets = new Int32Array(o.fds.length);
     this.endCodes = new Int32Array(o.fds.length);
     this.linkCounters = new Float64Array(new SharedArrayBuffer(o.fds.length * LINK_COUNTER_COUNT * 8));
-    this.writer = new PacketWriter({ fds: o.fds, isSocket: this.isSocket, ethernetHeader: o.ethernetHeader, vnetHeader: this.vnetHeader });
+    this.writer = new PacketWriter({ fds: o.fds, isSocket: this.isSocket, ethernetHeader: o.ethernetHeader, vnetHeader: this.vnetHeaders });
+  }
+
+  /** Whether any fd carries a virtio-net header (`vnetHeaders` says which). */
+  get vnetHeader(): boolean {
+    return this.vnetHeaders.includes(true);
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -170,7 +195,7 @@ export class Endpoint {
     const common = {
       fd,
       frames,
-      vnetHeader: this.vnetHeader,
+      vnetHeader: this.vnetHeaders[fdIndex] as boolean,
       ...(options.rxOffset !== undefined ? { rxOffset: options.rxOffset } : {}),
       ...(this.batchSize !== undefined ? { batchSize: this.batchSize } : {}),
       ...(options.stopFd !== undefined ? { stopFd: options.stopFd } : {}),
@@ -368,9 +393,11 @@ export class Endpoint {
 
 /**
  * Creates an endpoint over `options.fds`: checks the options (unknown keys are errors), makes each fd
- * non-blocking and learns whether it is a socket (fstat). Does not take ownership of the fds.
+ * non-blocking, learns whether it is a socket (fstat) and whether it carries a virtio-net header (see
+ * `Endpoint.vnetHeaders`). Does not take ownership of the fds.
  * Thread: any (the endpoint then belongs to it). Throws ERR_INVALID_ARG_* / ERR_OUT_OF_RANGE (e.g. no
- * fds), or the errno name of an fd that cannot be used (EBADF).
+ * fds; hardware GSO on an fd without a virtio-net header; a TUN/TAP queue whose framing does not match
+ * `ethernetHeader`), or the errno name of an fd that cannot be used (EBADF).
  */
 export function createEndpoint(options: EndpointOptions): Endpoint {
   return new Endpoint(options);

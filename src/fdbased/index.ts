@@ -50,6 +50,7 @@ export {
   type RingGeometry,
 } from './dispatch-mmap.ts';
 export { StopFd, WaitResult, stopHandle, wakeHandle, type StopHandle } from './stop-fd.ts';
+export { carriesVnetHeader } from './vnet-header.ts';
 export { runDispatchLoop, type DeliverFunction, type DispatchLoopOptions, type FrameSource } from './loop.ts';
 export {
   ETHERNET_HEADER_SIZE,

@@ -63,7 +63,11 @@ export interface PacketSocketOptions {
    * when two openers must share a group, or to exercise the old-kernel path. Default: kernel-assigned.
    */
   fanoutId?: number;
-  /** Sets PACKET_VNET_HDR: every frame read or written starts with a 10-byte virtio_net_hdr (host GSO, §2.8). Default false. */
+  /**
+   * Sets PACKET_VNET_HDR: every frame read or written starts with a 10-byte virtio_net_hdr (host GSO, §2.8).
+   * An endpoint over the fds learns it from them (getsockopt) and drops / adds the header itself; needed for
+   * `gsoKind: 'hardware'`. Set before any PACKET_RX_RING (the kernel refuses it afterwards). Default false.
+   */
   vnetHeader?: boolean;
   /**
    * Don't deliver the frames sent on the interface back to these sockets (the kernel loops every outgoing

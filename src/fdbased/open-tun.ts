@@ -43,7 +43,8 @@ export interface TunOptions {
   queues?: number;
   /**
    * IFF_VNET_HDR: every packet read or written starts with a 10-byte virtio_net_hdr (REFERENCE-gvisor.md §2.8).
-   * Turn it on with GSO. Default false.
+   * An endpoint over the fds learns it from them (TUNGETIFF) and drops / adds the header itself; needed for
+   * `gsoKind: 'hardware'`. Default false.
    */
   vnetHeader?: boolean;
   /** Network namespace to create the device in: a name made by `ip netns add` or a path. Default: the calling thread's. */

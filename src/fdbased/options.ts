@@ -34,7 +34,8 @@ export interface EndpointOptions {
   gsoMaxSize?: number;
   /**
    * 'none' (default); 'software' (the stack segments, gVisor GSO); 'hardware' (the kernel segments: each
-   * packet carries a virtio-net header; sockets only, and the fds must have PACKET_VNET_HDR set).
+   * packet carries a virtio-net header: every fd must carry one, i.e. an AF_PACKET socket with
+   * PACKET_VNET_HDR, a TUN/TAP queue with IFF_VNET_HDR, or a socketpair standing in for such a link).
    */
   gsoKind?: GsoKind;
   /** The link computes transmit checksums (a capability reported to the stack). Default false. */

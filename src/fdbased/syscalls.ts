@@ -20,6 +20,7 @@
  *             writeAddress(words: Uint32Array, index, address: number) (two u32 halves, Number math)
  *   errors:   errnoName(errno) · errnoError(syscall, errno) -> NetshardError with the errno name as code
  *   (added for AF_PACKET/TUN at the end of the file) setns(fd, nstype) · memcpy(dst, src, len) (Number addresses)
+ *   (virtio-net headers, at the end) tunFlags(fd) (TUNGETIFF) · tunVnetHeaderSize(fd) (TUNGETVNETHDRSZ)
  *   layouts:  SIZEOF_IOVEC, SIZEOF_MMSGHDR, MMSGHDR_* offsets, SIZEOF_CMSGHDR, CMSG_*, SIZEOF_TPACKET_AUXDATA,
  *             SIZEOF_POLLFD, POLLFD_*, SOCKADDR_LL_* …
  *   constants: Linux names (AF_*, SOCK_*, SOL_*, SO_*, PACKET_*, TPACKET_*, TP_STATUS_*, ETH_P_*, MSG_*,
@@ -518,4 +519,38 @@ export function setns(fd: number, nstype: number): number {
  */
 export function memcpy(dst: number, src: number, len: number): void {
   packetC.memcpy(dst, src, len);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Virtio-net headers: asking an fd whether it carries one (the endpoint's setup, REFERENCE-gvisor.md §2.8)
+
+/** `_IOR('T', 215, int)` (<linux/if_tun.h>): the virtio-net header size of a TUN/TAP device (10 unless TUNSETVNETHDRSZ changed it). */
+export const TUNGETVNETHDRSZ = 0x800454d7;
+/**
+ * PACKET_VNET_HDR_SZ (<linux/if_packet.h>, Linux >= 6.2): an AF_PACKET socket's virtio-net header size, 0
+ * when it has none (PACKET_VNET_HDR reads back only 0 or 1). Older kernels reject it with ENOPROTOOPT.
+ */
+export const PACKET_VNET_HDR_SZ = 24;
+export const EBADFD = 77, ENOPROTOOPT = 92;
+
+const tunIfreq = new Uint8Array(SIZEOF_IFREQ);
+const tunIfreqView = new DataView(tunIfreq.buffer);
+
+/**
+ * Returns the TUN/TAP flags (IFF_TUN or IFF_TAP, IFF_NO_PI, IFF_VNET_HDR, IFF_MULTI_QUEUE, …) of the device
+ * the queue open at `fd` is attached to (ioctl TUNGETIFF), or -errno: -ENOTTY (or -EINVAL) when `fd` is not
+ * a TUN/TAP file, -EBADFD when it is one attached to no device. Thread: any. Control path.
+ */
+export function tunFlags(fd: number): number {
+  tunIfreq.fill(0);
+  const r = c.ioctl(fd, TUNGETIFF, 'void *', tunIfreq);
+  if (r < 0) return neg();
+  return tunIfreqView.getUint16(IFREQ_UNION, true);
+}
+
+/** Returns the virtio-net header size of TUN/TAP `fd`'s device (ioctl TUNGETVNETHDRSZ), or -errno. Thread: any. Control path. */
+export function tunVnetHeaderSize(fd: number): number {
+  intScratch[0] = 0;
+  const r = c.ioctl(fd, TUNGETVNETHDRSZ, 'void *', intScratch);
+  return r < 0 ? neg() : (intScratch[0] as number);
 }

@@ -8,12 +8,16 @@
  * (sockets) or a writev per packet (other fds). Every iovec points at the bytes where they are: the
  * kernel gathers them, nothing is copied in user space.
  * ```
- *  per message (slot s of 47):  mmsghdr[s].msg_iov ──► [ virtio-net 10 B ]  batch.vnet[i]   (hardware GSO)
+ *  per message (slot s of 47):  mmsghdr[s].msg_iov ──► [ virtio-net 10 B ]  batch.vnet[i]   (fds with a vnet header)
  *                                                      [ Ethernet 14 B   ]  batch.link[i]   (ethernetHeader)
  *                                                      [ view 0          ]  memory[mem0] + offset0
  *                                                      [ view 1          ]  memory[mem1] + offset1 (if any)
  *  (47 slots by default; `sendBatchSize` sets another count)
  * ```
+ * The virtio-net header goes before every packet written to an fd that carries one (a TUN/TAP queue with
+ * IFF_VNET_HDR, an AF_PACKET socket with PACKET_VNET_HDR): such an fd reads the first 10 bytes of every
+ * write as that header, whatever the GSO mode. All zeros (GSO none, checksum complete) unless
+ * `setVirtioNet` set it (hardware GSO).
  * Thread: a `PacketWriter` and its batches belong to one thread (tables are per writer). The kernel
  * serialises concurrent sends on one socket, so several threads may each hold a writer on the same fds.
  * Hot path: no allocation, no throw, no BigInt per packet; failures are counted.
@@ -71,12 +75,14 @@ export class TxBatch {
   readonly segments: Int32Array;
   /** Per packet at `i * 16`: the 14-byte Ethernet header (destination, source, type) the writer adds. */
   readonly link: Uint8Array;
-  /** Per packet at `i * 16`: the 10-byte little-endian virtio-net header (hardware GSO only). */
+  /** Per packet at `i * 16`: the 10-byte little-endian virtio-net header (sent to fds that carry one). */
   readonly vnet: Uint8Array;
   /** Numbers: addresses of `link` and `vnet` (cached at construction). */
   readonly linkAddress: number;
   readonly vnetAddress: number;
   private readonly vnetView: DataView;
+  /** The vnet column as u32 words (4 per packet): 3 stores clear a header. */
+  private readonly vnetWords: Uint32Array;
   private readonly source: Uint8Array;
 
   /**
@@ -97,6 +103,7 @@ export class TxBatch {
     this.link = new Uint8Array(buffer, hashBytes + segBytes, colBytes);
     this.vnet = new Uint8Array(buffer, hashBytes + segBytes + colBytes, colBytes);
     this.vnetView = new DataView(buffer, hashBytes + segBytes + colBytes, colBytes);
+    this.vnetWords = new Uint32Array(buffer, hashBytes + segBytes + colBytes, colBytes / 4);
     this.linkAddress = addressOf(this.link);
     this.vnetAddress = addressOf(this.vnet);
     this.source = sourceLinkAddress;
@@ -126,15 +133,20 @@ export class TxBatch {
     for (let b = 0; b < 6; b++) link[l + 6 + b] = this.source[b] as number;
     link[l + 12] = 0;
     link[l + 13] = 0;
-    this.vnet.fill(0, l, l + VIRTIO_NET_HDR_SIZE);
+    const w = i * (STRIDE / 4);
+    const vnet = this.vnetWords;
+    vnet[w] = 0; // the 10-byte virtio-net header (and 2 padding bytes): GSO none
+    vnet[w + 1] = 0;
+    vnet[w + 2] = 0;
     return i;
   }
 
   /**
-   * Appends a whole frame (one view, nothing added before it) as `add` does, without clearing its link and
-   * virtio-net columns: for writers made with `ethernetHeader: false, vnetHeader: false`, which never read
-   * them (a forwarded frame already carries its Ethernet header). Returns its index, or -1 when the batch is
-   * full. No allocation; 6 stores instead of `add`'s ~30.
+   * Appends a whole frame (one view, no Ethernet header added before it) as `add` does, without clearing its
+   * link column: for writers made with `ethernetHeader: false`, which never read it (a forwarded frame
+   * already carries its Ethernet header). Its virtio-net header is cleared (GSO none): a writer puts one
+   * before the frame on fds that carry one, and a stale one would make the kernel misread the frame.
+   * Returns its index, or -1 when the batch is full. No allocation; 9 stores instead of `add`'s ~30.
    */
   addFrame(hash: number, memory: number, offset: number, length: number): number {
     const i = this.count;
@@ -147,6 +159,11 @@ export class TxBatch {
     seg[s + 1] = offset;
     seg[s + 2] = length;
     seg[s + 5] = 0; // no view 1 (the writer stops at a zero length; its memory and offset are not read)
+    const w = i * (STRIDE / 4);
+    const vnet = this.vnetWords;
+    vnet[w] = 0;
+    vnet[w + 1] = 0;
+    vnet[w + 2] = 0;
     return i;
   }
 
@@ -179,7 +196,9 @@ export class TxBatch {
   /**
    * Sets packet `i`'s virtio-net header (§2.8, little-endian): `flags` (VIRTIO_NET_HDR_F_NEEDS_CSUM),
    * `gsoType` (VIRTIO_NET_HDR_GSO_*), `hdrLen` (all headers), `gsoSize` (MSS), `csumStart`, `csumOffset`.
-   * Sent only with hardware GSO; all zeros (GSO none) unless set.
+   * Offsets count from the first byte after this header: the Ethernet header's when the fd has one (gVisor's
+   * csum_start = 14 + IP header), the IP header's on TUN. Sent only to fds that carry a virtio-net header;
+   * all zeros (GSO none) unless set. A GSO type other than none needs `gsoKind: 'hardware'`.
    */
   setVirtioNet(i: number, flags: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): void {
     const l = i * STRIDE;
@@ -223,8 +242,11 @@ export interface PacketWriterOptions {
   isSocket: readonly boolean[];
   /** Add the batch's Ethernet header before each packet. */
   ethernetHeader: boolean;
-  /** Add the batch's virtio-net header before each packet (hardware GSO; the fd has PACKET_VNET_HDR). */
-  vnetHeader: boolean;
+  /**
+   * Add the batch's virtio-net header before each packet: one flag for every fd, or one per fd (true for an
+   * fd with IFF_VNET_HDR or PACKET_VNET_HDR, which expects it; `Endpoint.vnetHeaders` learned it).
+   */
+  vnetHeader: boolean | readonly boolean[];
   /** Where the counters live (TX_COUNTER_COUNT Float64 slots); default a new SharedArrayBuffer. */
   counters?: Float64Array;
   /**
@@ -246,7 +268,15 @@ function validatePacketWriterOptions(options: PacketWriterOptions): void {
   }
   options.isSocket.forEach((socket, i) => validateBoolean(socket, `options.isSocket[${i}]`));
   validateBoolean(options.ethernetHeader, 'options.ethernetHeader');
-  validateBoolean(options.vnetHeader, 'options.vnetHeader');
+  const vnet: unknown = options.vnetHeader;
+  if (Array.isArray(vnet)) {
+    if (vnet.length !== options.fds.length) {
+      throw new NetshardError('ERR_INVALID_ARG_VALUE', `options.vnetHeader must be a boolean or have one entry per fd (${options.fds.length}), received ${vnet.length}`);
+    }
+    vnet.forEach((v, i) => validateBoolean(v, `options.vnetHeader[${i}]`));
+  } else {
+    validateBoolean(vnet, 'options.vnetHeader');
+  }
   if (options.sendBatchSize !== undefined) validateInteger(options.sendBatchSize, 'options.sendBatchSize', 1, 1024);
   const counters: unknown = options.counters;
   if (counters !== undefined && !(counters instanceof Float64Array && counters.length >= TX_COUNTER_COUNT)) {
@@ -266,7 +296,8 @@ export class PacketWriter {
   private readonly fds: Int32Array;
   private readonly isSocket: Uint8Array;
   private readonly ethernetHeader: boolean;
-  private readonly vnetHeader: boolean;
+  /** Per fd: 1 when packets to it get the batch's virtio-net header first. */
+  private readonly vnetHeaders: Uint8Array;
   /** Registered memories: Number base address and length per id. */
   private memoryBase = new Float64Array(8);
   private memoryLength = new Float64Array(8);
@@ -287,7 +318,8 @@ export class PacketWriter {
     this.fds = Int32Array.from(options.fds);
     this.isSocket = Uint8Array.from(options.isSocket, (s) => (s ? 1 : 0));
     this.ethernetHeader = options.ethernetHeader;
-    this.vnetHeader = options.vnetHeader;
+    const vnet = options.vnetHeader;
+    this.vnetHeaders = Uint8Array.from(options.fds, (_fd, i) => ((typeof vnet === 'boolean' ? vnet : vnet[i]) ? 1 : 0));
     this.counters = options.counters ?? new Float64Array(new SharedArrayBuffer(TX_COUNTER_COUNT * 8));
     const slots = options.sendBatchSize ?? SEND_BATCH_SIZE;
     this.sendBatchSize = slots;
@@ -301,10 +333,6 @@ export class PacketWriter {
       writeAddress(this.mmsgWords, (s * SIZEOF_MMSGHDR + MMSGHDR_IOV) / 4, iov);
       this.slotAddresses.push(mmsgAddress + BigInt(s * SIZEOF_MMSGHDR));
       this.iovAddresses.push(iovAddress + BigInt(s * MAX_IOVS * SIZEOF_IOVEC));
-      // The fixed prefix: header iovec lengths never change, only their addresses.
-      let w = s * MAX_IOVS * 4;
-      if (this.vnetHeader) { writeAddress(this.iovWords, w + 2, VIRTIO_NET_HDR_SIZE); w += 4; }
-      if (this.ethernetHeader) writeAddress(this.iovWords, w + 2, ETHERNET_HEADER_SIZE);
     }
   }
 
@@ -331,17 +359,26 @@ export class PacketWriter {
   }
 
   /**
-   * Fills slot `s`'s iovecs for packet `i`; returns the iovec count, or 0 when a view is out of range
-   * (the packet is then counted and skipped).
+   * Fills slot `s`'s iovecs for packet `i` going to fd index `fdIndex`; returns the iovec count, or 0 when
+   * a view is out of range (the packet is then counted and skipped).
    */
-  private fillSlot(batch: TxBatch, i: number, s: number): number {
+  private fillSlot(batch: TxBatch, i: number, s: number, fdIndex: number): number {
     const seg = batch.segments;
     const g = i * SEG_WORDS;
     const iov = this.iovWords;
     let w = s * MAX_IOVS * 4;
     let bytes = 0;
-    if (this.vnetHeader) { writeAddress(iov, w, batch.vnetAddress + i * STRIDE); w += 4; }
-    if (this.ethernetHeader) { writeAddress(iov, w, batch.linkAddress + i * STRIDE); w += 4; bytes += ETHERNET_HEADER_SIZE; }
+    if (this.vnetHeaders[fdIndex] === 1) {
+      writeAddress(iov, w, batch.vnetAddress + i * STRIDE);
+      writeAddress(iov, w + 2, VIRTIO_NET_HDR_SIZE);
+      w += 4;
+    }
+    if (this.ethernetHeader) {
+      writeAddress(iov, w, batch.linkAddress + i * STRIDE);
+      writeAddress(iov, w + 2, ETHERNET_HEADER_SIZE);
+      w += 4;
+      bytes += ETHERNET_HEADER_SIZE;
+    }
     for (let v = 0; v < 2; v++) {
       const memory = seg[g + v * 3] as number;
       const offset = seg[g + v * 3 + 1] as number;
@@ -361,16 +398,17 @@ export class PacketWriter {
 
   /**
    * Sends packet `i` of `batch` alone with one writev on `fds[hash % n]` (gVisor's `writePacket`).
-   * Returns the bytes written or -errno (EAGAIN: dropped and counted). No allocation.
+   * Returns the bytes written (a virtio-net header included, as the kernel counts) or -errno (EAGAIN:
+   * dropped and counted). No allocation.
    */
   writePacket(batch: TxBatch, i: number): number {
-    const fd = this.fds[(batch.hashes[i] as number) % this.fds.length] as number;
-    return this.writeOne(fd, batch, i);
+    return this.writeOne((batch.hashes[i] as number) % this.fds.length, batch, i);
   }
 
-  private writeOne(fd: number, batch: TxBatch, i: number): number {
+  private writeOne(fdIndex: number, batch: TxBatch, i: number): number {
     const c = this.counters;
-    const iovCount = this.fillSlot(batch, i, 0);
+    const fd = this.fds[fdIndex] as number;
+    const iovCount = this.fillSlot(batch, i, 0, fdIndex);
     if (iovCount === 0) {
       c[TxCounter.txDrops]!++;
       c[TxCounter.txErrors]!++;
@@ -407,17 +445,17 @@ export class PacketWriter {
       const fdIndex = (hashes[i] as number) % nfds;
       let j = i + 1;
       while (j < n && j - i < most && (hashes[j] as number) % nfds === fdIndex) j++;
-      sent += this.isSocket[fdIndex] === 1 ? this.sendRun(this.fds[fdIndex] as number, batch, i, j) : this.writeRun(this.fds[fdIndex] as number, batch, i, j);
+      sent += this.isSocket[fdIndex] === 1 ? this.sendRun(fdIndex, batch, i, j) : this.writeRun(fdIndex, batch, i, j);
       i = j;
     }
     return sent;
   }
 
-  /** Sends packets [from, to) of `batch` on non-socket `fd`, one writev each; stops at the first failure. */
-  private writeRun(fd: number, batch: TxBatch, from: number, to: number): number {
+  /** Sends packets [from, to) of `batch` on non-socket fd index `fdIndex`, one writev each; stops at the first failure. */
+  private writeRun(fdIndex: number, batch: TxBatch, from: number, to: number): number {
     let sent = 0;
     for (let i = from; i < to; i++) {
-      const r = this.writeOne(fd, batch, i);
+      const r = this.writeOne(fdIndex, batch, i);
       if (r >= 0) { sent++; continue; }
       if (r === -EINVAL) continue; // a bad view drops only its own packet
       this.counters[TxCounter.txDrops]! += to - i - 1; // the rest of the run
@@ -426,13 +464,14 @@ export class PacketWriter {
     return sent;
   }
 
-  /** Sends packets [from, to) of `batch` on socket `fd` with sendmmsg. */
-  private sendRun(fd: number, batch: TxBatch, from: number, to: number): number {
+  /** Sends packets [from, to) of `batch` on socket fd index `fdIndex` with sendmmsg. */
+  private sendRun(fdIndex: number, batch: TxBatch, from: number, to: number): number {
     const c = this.counters;
+    const fd = this.fds[fdIndex] as number;
     const words = this.mmsgWords;
     let slots = 0;
     for (let i = from; i < to; i++) {
-      const iovCount = this.fillSlot(batch, i, slots);
+      const iovCount = this.fillSlot(batch, i, slots, fdIndex);
       if (iovCount === 0) { c[TxCounter.txDrops]!++; c[TxCounter.txErrors]!++; continue; }
       writeAddress(words, (slots * SIZEOF_MMSGHDR + MMSGHDR_IOVLEN) / 4, iovCount);
       slots++;

@@ -28,6 +28,7 @@
  */
 import {
   PacketWriter,
+  carriesVnetHeader,
   SEND_BATCH_SIZE,
   TxBatch,
   RxChecksum,
@@ -191,7 +192,10 @@ export class DispatchLoop {
     this.fresh = new Int32Array(p.batchSize);
     this.writers = p.links.map((l) => {
       // One sendmmsg per receive batch and fd (not 47 + 17 for a batch of 64 to one fd).
-      const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader: false, sendBatchSize: p.batchSize });
+      // Frames leave as they are (ethernetHeader false: forwarded frames carry their own); an fd made with
+      // IFF_VNET_HDR / PACKET_VNET_HDR still gets its (zero) virtio-net header in front of each.
+      const vnetHeader = l.fds.map((fd, i) => carriesVnetHeader(fd, l.isSocket[i] === true, l.ethernetHeader));
+      const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader, sendBatchSize: p.batchSize });
       w.registerMemory(p.pool.bytes);
       return w;
     });
@@ -199,7 +203,7 @@ export class DispatchLoop {
     this.forwardBatches = p.links.map(() => new TxBatch(p.batchSize));
     this.forwardFrames = p.links.map(() => new Int32Array(p.batchSize));
     this.singleFd = Uint8Array.from(p.links, (l) => (l.fds.length === 1 ? 1 : 0));
-    this.ownWriter = new PacketWriter({ fds: [p.endpoint.fds[0]!], isSocket: [p.endpoint.isSocket[0]!], ethernetHeader: false, vnetHeader: false });
+    this.ownWriter = new PacketWriter({ fds: [p.endpoint.fds[0]!], isSocket: [p.endpoint.isSocket[0]!], ethernetHeader: false, vnetHeader: p.endpoint.vnetHeaders[0] === true });
     this.ownWriter.registerMemory(p.txPool.bytes);
     this.txBatch = new TxBatch(SEND_BATCH_SIZE);
     this.txFrames = new Int32Array(SEND_BATCH_SIZE);

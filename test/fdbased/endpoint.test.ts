@@ -21,6 +21,10 @@ import {
   runDispatchLoop,
   stopHandle,
   syscalls as sys,
+  PacketWriter,
+  TxBatch,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_TCPV4,
   type EndpointOptions,
   type StopHandle,
 } from '../../src/fdbased/index.ts';
@@ -89,26 +93,129 @@ Endpoint('properties: header length, MTU, link address; fds become non-blocking'
     assert.throws(() => eth.setMtu(70000), (e: NetshardError) => e.code === 'ERR_OUT_OF_RANGE');
     const gso = createEndpoint({ fds: [b], gsoKind: 'software' });
     assert.is(gso.gsoMaxSize, 65536);
-    assert.is(gso.vnetHeader, false);
+    assert.equal(gso.vnetHeaders, [false]);
   } finally {
     closeFds([a, b]);
   }
 });
 
-Endpoint('a pipe is not a socket: readv whatever the mode, and no GSO (gVisor: GSO only on sockets)', () => {
+Endpoint('a pipe is not a socket: readv whatever the mode, no software GSO (gVisor: GSO only on sockets), no virtio-net header', () => {
   const p = new Int32Array(2);
   assert.is(sys.pipe2(p, sys.O_CLOEXEC), 0);
   try {
-    const ep = createEndpoint({ fds: [p[0] as number], dispatchMode: 'recvmmsg', gsoKind: 'hardware' });
+    const ep = createEndpoint({ fds: [p[0] as number], dispatchMode: 'recvmmsg', gsoKind: 'software' });
     assert.equal(ep.isSocket, [false]);
     assert.equal(ep.dispatchModes, ['readv']);
     assert.is(ep.gsoKind, 'none');
-    assert.is(ep.vnetHeader, false);
+    assert.equal(ep.vnetHeaders, [false]);
     const pool = FramePool.create({ frameSize: 2048, frameCount: 4 });
     assert.is(ep.attach(0, pool).mode, 'readv');
     ep.close();
   } finally {
     closeFds([p[0] as number, p[1] as number]);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Virtio-net headers (what an fd carries is learned from the fd; AF_PACKET and TUN/TAP: gso-veth and tun tests)
+
+Endpoint("hardware GSO on an fd that cannot carry a virtio-net header (a pipe) throws, naming the fd", () => {
+  const p = new Int32Array(2);
+  assert.is(sys.pipe2(p, sys.O_CLOEXEC), 0);
+  const [a, b] = openSocketPair();
+  try {
+    for (const fds of [[p[0] as number], [b, p[0] as number]]) {
+      const at = fds.indexOf(p[0] as number);
+      try {
+        createEndpoint({ fds, gsoKind: 'hardware' });
+        assert.unreachable('should throw');
+      } catch (err) {
+        const e = err as NetshardError;
+        assert.is(e.code, 'ERR_INVALID_ARG_VALUE', String(err));
+        assert.is(e.message, `options.gsoKind 'hardware' needs a virtio-net header on every fd; options.fds[${at}] (fd ${p[0]}, neither a socket nor a TUN/TAP queue) has none: such an fd cannot carry one: use gsoKind 'software' or 'none'`);
+      }
+    }
+  } finally {
+    closeFds([p[0] as number, p[1] as number, a, b]);
+  }
+});
+
+for (const dispatchMode of ['readv', 'recvmmsg'] as const) {
+  Endpoint(`${dispatchMode}: a socket under hardware GSO carries a virtio-net header: dropped on receive before the Ethernet strip`, () => {
+    const [peer, fd] = openSocketPair({ type: 'dgram' });
+    const ep = createEndpoint({ fds: [fd], gsoKind: 'hardware', ethernetHeader: true, linkAddress: LOCAL, dispatchMode });
+    const pool = FramePool.create({ frameSize: 2048, frameCount: 8 });
+    try {
+      assert.equal(ep.vnetHeaders, [true]);
+      assert.is(ep.gsoKind, 'hardware');
+      ep.attach(0, pool, { rxOffset: 32 });
+      const frames = [
+        hex('00 00 0000 0000 0000 0000   022233445566 768899aabbcc 0800  45000014'), // GSO none, to us
+        hex('01 00 0000 0000 2200 1000   ffffffffffff 768899aabbcc 0806  00010800'), // NEEDS_CSUM, broadcast
+        hex('00 00 0000 0000 0000 0000   022233445567 768899aabbcc 0800  45000014'), // another host: dropped
+        hex('00 00 0000 0000 0000 00'), // 9 bytes: shorter than the virtio-net header, dropped
+      ];
+      for (const f of frames) assert.is(sys.write(peer, f, f.length), f.length);
+      const got: string[] = [];
+      const slots = new Int32Array(8);
+      const lengths = new Int32Array(8);
+      for (let round = 0; round < 20 && got.length < 2; round++) {
+        const k = pool.allocBatch(slots, 8);
+        const n = ep.receive(0, slots, lengths, k);
+        assert.ok(n >= 0, `receive: ${n}`);
+        for (let i = 0; i < n; i++) {
+          const at = pool.offsetOf(slots[i] as number) + ep.networkOffset(0);
+          got.push(toHex(pool.bytes.subarray(at - 14, at + (lengths[i] as number))));
+        }
+        pool.freeBatch(slots, k);
+        if (n === 0) ep.wait(0, 100);
+      }
+      assert.equal(got, [frames[0]!, frames[1]!].map((f) => toHex(f.subarray(10))));
+      assert.is(ep.networkOffset(0), 32 + 14, 'the header is read into scratch, not into the frame');
+      assert.is(ep.linkCounters[LinkCounter.rxOtherHost], 1);
+      assert.is(ep.dispatcher(0)!.counters.rxEmpty, 1, 'the 9-byte datagram');
+    } finally {
+      ep.close();
+      closeFds([peer, fd]);
+    }
+  });
+}
+
+Endpoint('per-fd virtio-net headers: the writer puts one only before packets to fds that carry one; addFrame clears a stale one', () => {
+  const pairs = [openSocketPair({ type: 'seqpacket' }), openSocketPair({ type: 'seqpacket' })];
+  for (const [reader] of pairs) sys.setNonBlocking(reader);
+  const writer = new PacketWriter({ fds: pairs.map((p) => p[1]), isSocket: [true, true], ethernetHeader: false, vnetHeader: [true, false] });
+  try {
+    const memory = new Uint8Array(new SharedArrayBuffer(64));
+    memory.set(hex('45 00 00 14'), 0);
+    const id = writer.registerMemory(memory);
+    const batch = new TxBatch(4);
+    for (const hash of [0, 1]) {
+      const i = batch.add(hash, id, 0, 4);
+      batch.setVirtioNet(i, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4, 54, 1448, 34, 16);
+    }
+    assert.is(writer.writePackets(batch), 2);
+    assert.is(writer.writePacket(batch, 1), 4, 'no header before a packet to fd 1');
+    batch.clear();
+    batch.addFrame(0, id, 0, 4); // reuses slot 0, whose GSO header must not leak into this frame
+    assert.is(writer.writePacket(batch, 0), 10 + 4);
+    const read = (fd: number): string[] => {
+      const out: string[] = [];
+      const buf = new Uint8Array(256);
+      for (let r = sys.read(fd, buf, buf.length); r > 0; r = sys.read(fd, buf, buf.length)) out.push(toHex(buf.subarray(0, r)));
+      return out;
+    };
+    assert.equal(read(pairs[0]![0]), [
+      toHex(hex('01 01 3600 a805 2200 1000  45000014')), // NEEDS_CSUM, TCPV4, hdr_len 54, gso_size 1448, csum 34 + 16
+      toHex(hex('00 00 0000 0000 0000 0000  45000014')), // the frame added with addFrame: GSO none
+    ]);
+    assert.equal(read(pairs[1]![0]), [toHex(hex('45000014')), toHex(hex('45000014'))]);
+    assert.throws(
+      () => new PacketWriter({ fds: [3, 4], isSocket: [true, true], ethernetHeader: false, vnetHeader: [true] }),
+      (e: NetshardError) => e.code === 'ERR_INVALID_ARG_VALUE' && e.message === 'options.vnetHeader must be a boolean or have one entry per fd (2), received 1',
+    );
+  } finally {
+    closeFds(pairs.flat());
   }
 });
 
