@@ -93,7 +93,11 @@ export class Endpoint {
    * added on write (see `fdVnetHeader`).
    */
   readonly vnetHeaders: readonly boolean[];
-  /** Capabilities reported to the stack. */
+  /**
+   * Capabilities as gVisor's endpoint reports them (`Capabilities()`), for a stack built on the endpoint
+   * directly. netshard's own stack does not read them: it takes each packet's checksum state from the
+   * dispatcher (PACKET_AUXDATA / tp_status) and computes every checksum it sends.
+   */
   readonly txChecksumOffload: boolean;
   readonly rxChecksumOffload: boolean;
   /** Whether frames carry an Ethernet header. */
