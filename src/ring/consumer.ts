@@ -132,7 +132,9 @@ export class RingConsumer {
 
   /**
    * Returns the number of records waiting, sleeping first with `Atomics.wait` for up to `timeoutMs`
-   * (Infinity allowed) when there are none; 0 after a timeout. Thread: consumer, in a worker only (it
+   * (Infinity allowed) when there are none; 0 after a timeout, and now and then 0 sooner: a producer's
+   * `Atomics.notify` can land after the sleep it answered had already ended (the flag was cleared before
+   * the consumer waited) and wake the consumer's next sleep with nothing new. Callers look again. Thread: consumer, in a worker only (it
    * blocks its thread). Throws ERR_NETSHARD_WRONG_THREAD on the main thread, ERR_OUT_OF_RANGE for a
    * negative or non-number timeout.
    */
@@ -152,9 +154,9 @@ export class RingConsumer {
 
   /**
    * Resolves to the number of records waiting, after sleeping with `Atomics.waitAsync` (the event loop
-   * keeps running) for up to `timeoutMs` when there are none; 0 after a timeout. Allocates a promise per
-   * sleep. Thread: consumer, any thread (the main thread's way to wait). Rejects ERR_OUT_OF_RANGE for a
-   * bad timeout.
+   * keeps running) for up to `timeoutMs` when there are none; 0 after a timeout or an early wake (see
+   * `waitForData`). Allocates a promise per sleep. Thread: consumer, any thread (the main thread's way to
+   * wait). Rejects ERR_OUT_OF_RANGE for a bad timeout.
    */
   async waitForDataAsync(timeoutMs: number): Promise<number> {
     checkTimeout(timeoutMs);
