@@ -1,7 +1,7 @@
 /**
  * What `netshard demo` prints, and how: numbers and rates, per-worker shares, drops by reason, and the live
  * line (refreshed in place on a terminal, one plain line per refresh otherwise). The demo never writes to
- * stdout itself; every line goes through the caller's `log` (only `main.ts` prints).
+ * stdout itself; every line goes through the caller's `log` (only the CLI, `main.ts` and `workers/cli-*.ts`, prints).
  *
  * Thread: main. Control path (a line a second at most).
  */

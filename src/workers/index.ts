@@ -74,3 +74,5 @@ export { forwardingConfigFromKernel, kernelForwardingKeys, linkOnSubnet, readKer
 export { ForwardResolver, type ForwardResolverOptions, type ForwardResolverStats } from './forward-resolver.ts';
 // `netshard bench`: the forwarding matrix against the kernel and the C forwarder (src/workers/perf).
 export * from './perf/index.ts';
+// The `netshard` command line's commands (`cli.forwardCommand(argv)`, …), for src/main.ts.
+export * as cli from './cli.ts';

@@ -1,6 +1,6 @@
 /**
  * Per-worker counters in a SharedArrayBuffer: one writer (the dispatch worker, once per batch), any number
- * of readers (the coordinator, `main.ts`, a test) with no message at all: `readStats(buffer)`.
+ * of readers (the coordinator, the CLI, a test) with no message at all: `readStats(buffer)`.
  *
  * Float64 slots, not Int32 pairs: byte counts pass 2^32 within seconds at line rate, a double is exact
  * to 2^53, and an aligned 8-byte store is never seen half-written on x86-64 or arm64.

@@ -1,7 +1,7 @@
 /**
  * The public surface of `src/workers/perf`: `netshard bench` (the forwarding matrix against the kernel and a
  * C forwarder), its options, and the pieces its tests and the docs use (histogram, /proc, SVG, table).
- * Re-exported by `src/workers/index.ts`; main.ts calls `parseBenchArgs` and `runBench`.
+ * Re-exported by `src/workers/index.ts`; `cli-bench.ts` calls `parseBenchArgs` and `runBench`.
  */
 export { BENCH_HELP, BENCH_MODES, DEFAULT_BENCH_OPTIONS, QUICK_BENCH_OPTIONS, parseBenchArgs, validateBenchOptions, type BenchMode, type BenchOptions } from './options.ts';
 export { runBench, type BenchIo, type BenchMachine, type BenchResults } from './runner.ts';

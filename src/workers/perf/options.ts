@@ -2,7 +2,7 @@
  * `netshard bench`'s options: the help text, the command-line parser, and the checked `BenchOptions` the
  * runner takes. `--quick` is a preset; explicit flags override it.
  *
- * Thread: main. Control path: throws NetshardError ERR_NETSHARD_USAGE (main.ts: exit 2) with one line.
+ * Thread: main. Control path: throws NetshardError ERR_NETSHARD_USAGE (the CLI: exit 2) with one line.
  */
 import { parseArgs } from 'node:util';
 import { NetshardError } from '../../errors.ts';

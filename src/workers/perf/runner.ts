@@ -36,7 +36,7 @@ import {
 } from './report.ts';
 import { formatPercent, progressBar } from './table.ts';
 
-/** Where the runner prints; `main.ts` passes stdout (stderr with --json). */
+/** Where the runner prints; `cli-bench.ts` passes stdout (stderr with --json). */
 export interface BenchIo {
   /** Prints one line. */
   log?: (line: string) => void;
