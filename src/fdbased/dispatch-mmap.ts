@@ -4,6 +4,9 @@
  * caller's pool frames (one copy, as gVisor's packetMMapDispatcher) and hand the ring slots back at the end
  * of the same `receive` call.
  * gVisor's mode 2 (REFERENCE-gvisor.md §2.2), on an AF_PACKET socket only.
+ * In place (`peekInPlace` / `releaseInPlace`): the caller reads (and may rewrite) ready frames where they
+ * lie in the ring (`ringMemory`, `ringDataView`) and hands the slots back itself once done, e.g. after
+ * sending them: no copy at all for what a worker forwards. Same accounting as `receive`.
  *
  * Ring (TPACKET_V2): `frameCount` slots of `ringFrameSize` bytes, grouped in blocks of 64 KiB multiples
  * (page-aligned for every page size: 4, 16, 64 KiB). Slot s lives at `block(s) * blockSize + index(s) * ringFrameSize`:
@@ -140,6 +143,7 @@ export function ringGeometry(ringFrameSize: number, ringFrames: number): RingGeo
 
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U16 = new Uint16Array(0);
+const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 /**
  * Frames up to this many bytes are copied out of the ring in JS (DataView words) instead of by a koffi
@@ -187,6 +191,9 @@ export class MmapDispatcher extends FdDispatcherBase {
   /** Sink of the first pass's loads in `receive`, so the compiler keeps them. */
   private touched = 0;
   private released = false;
+  /** Slots from `slot` held by the last `peekInPlace`, handed back by `releaseInPlace`. */
+  private peeked = 0;
+  private ringMemoryBytes: Uint8Array = EMPTY_U8;
   private readonly stats = new Int32Array(2);
   private readonly statsLength = new Int32Array(1);
 
@@ -239,6 +246,7 @@ export class MmapDispatcher extends FdDispatcherBase {
     this.ring32 = new Int32Array(memory);
     this.ring16 = new Uint16Array(memory);
     this.ringView = new DataView(memory);
+    this.ringMemoryBytes = new Uint8Array(memory);
     this.poolView = new DataView(o.bytes.buffer, o.bytes.byteOffset, o.bytes.byteLength);
     // Fault every page in now, by writing: the first user-space write to each page of a fresh packet ring
     // cost 3-20 µs per page on this project's VM (C and JS alike; a read alone did not help), which would
@@ -260,6 +268,7 @@ export class MmapDispatcher extends FdDispatcherBase {
 
   receive(frames: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
     if (this.released) return -EBADF;
+    if (this.peeked !== 0) this.releaseInPlace(); // slots an in-place user left: theirs are done
     const n = this.batchLimit(frames, lengths, max, checksums);
     const ring32 = this.ring32;
     const ring16 = this.ring16;
@@ -349,6 +358,117 @@ export class MmapDispatcher extends FdDispatcherBase {
   }
 
   /**
+   * The mapped ring as bytes, for the in-place path (`peekInPlace` offsets index it; a writer sends from
+   * it once registered with `registerMappedMemory`). Valid until `close()` (then empty). Control path.
+   */
+  get ringMemory(): Uint8Array { return this.ringMemoryBytes; }
+  /** The same memory as a DataView: header views and forwarders take it plus a `peekInPlace` offset. */
+  get ringDataView(): DataView { return this.ringView; }
+
+  /**
+   * The in-place receive (zero copy for what is forwarded): fills `offsets[0..n)` with the absolute byte
+   * offset in `ringMemory`/`ringDataView` of each ready frame (slot offset + tp_mac) and `lengths[0..n)` with
+   * its length, and returns n (0 when none is ready, -EBADF once closed). The slots stay ours until
+   * `releaseInPlace()`, which the caller must call before the next `peekInPlace`/`receive` (a second peek
+   * first releases what the first one left). Truncated, empty and COPY frames are counted and skipped as in
+   * `receive`, their slots released with the rest; every counter moves as `receive` moves it. The frames'
+   * bytes may be rewritten in place (a forwarder rewrites MACs and TTL) until released. Hot path.
+   */
+  peekInPlace(offsets: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
+    if (this.released) return -EBADF;
+    if (this.peeked !== 0) this.releaseInPlace();
+    let n = max < this.batchSize ? max : this.batchSize;
+    if (n > offsets.length) n = offsets.length;
+    if (n > lengths.length) n = lengths.length;
+    if (checksums !== undefined && n > checksums.length) n = checksums.length;
+    const ring32 = this.ring32;
+    const ring16 = this.ring16;
+    const slotOffsets = this.slotOffsets;
+    const slots = slotOffsets.length;
+    const slotSize = this.geometry.frameSize;
+    const capacity = this.capacity;
+    let slot = this.slot;
+    let k = 0, seen = 0, bytes = 0, truncated = 0, empty = 0, losing = 0, copies = 0, notReady = 0, valid = 0;
+    // The same prefetch pass as `receive` (see there): the parse that follows then finds the lines cached.
+    let touched = 0;
+    for (let i = 0, s = slot; i < n && i < slots; i++) {
+      const offset = slotOffsets[s]!;
+      if ((Atomics.load(ring32, (offset + TP_STATUS) >> 2) & TP_STATUS_USER) === 0) break;
+      const data = (offset + ring16[(offset + TP_MAC) >> 1]!) >> 2;
+      touched ^= ring32[data]! ^ ring32[data + 16]!;
+      s = s + 1 === slots ? 0 : s + 1;
+    }
+    this.touched = touched;
+    while (k < n && seen < slots) {
+      const offset = slotOffsets[slot]!;
+      const word = offset >> 2;
+      const status = Atomics.load(ring32, word + (TP_STATUS >> 2));
+      if ((status & TP_STATUS_USER) === 0) break;
+      seen++;
+      if ((status & TP_STATUS_LOSING) !== 0) losing++;
+      const length = ring32[word + (TP_LEN >> 2)]!;
+      const snaplen = ring32[word + (TP_SNAPLEN >> 2)]!;
+      const mac = ring16[(offset + TP_MAC) >> 1]!;
+      // `capacity` too, as `receive`: a frame the pool frames could not hold is not delivered either way.
+      if ((status & TP_STATUS_COPY) !== 0) { copies++; truncated++; }
+      else if (snaplen !== length || snaplen > capacity || mac + snaplen > slotSize) truncated++;
+      else if (snaplen <= 0) empty++;
+      else {
+        const checksum = (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
+          : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+        if (checksum === RxChecksum.NotReady) notReady++;
+        else if (checksum === RxChecksum.Valid) valid++;
+        if (checksums !== undefined) checksums[k] = checksum;
+        offsets[k] = offset + mac;
+        lengths[k++] = snaplen;
+        bytes += snaplen;
+      }
+      slot = slot + 1 === slots ? 0 : slot + 1;
+    }
+    this.peeked = seen;
+    if (seen > 0) {
+      this.countBatch(k, bytes, seen - k);
+      const v = this.counterValues;
+      if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
+      if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
+      if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
+      if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
+      if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
+      if (losing !== 0) {
+        this.ringCounters[MmapCounter.losingFrames]! += losing;
+        if (this.losingBatches++ % LOSING_READ_INTERVAL === 0) this.readKernelStatistics();
+      }
+    }
+    return k;
+  }
+
+  /**
+   * Hands every slot of the last `peekInPlace` back to the kernel (status KERNEL); their offsets are then
+   * invalid. Returns how many slots went back. Call it once the frames are sent (the kernel copied them)
+   * or copied out. Idempotent; 0 after `close()`. Hot path.
+   */
+  releaseInPlace(): number {
+    const count = this.peeked;
+    if (count === 0 || this.released) return 0;
+    this.peeked = 0;
+    const first = this.slot;
+    this.handBack(first, count);
+    const slots = this.slotOffsets.length;
+    this.slot = (first + count) % slots;
+    return count;
+  }
+
+  /**
+   * Copies `length` bytes at `ringOffset` in the ring (a peeked frame) into caller frame `frame` at
+   * `rxOffset`, as `receive` would have: the copy a packet kept past `releaseInPlace` needs. The caller
+   * proves `frame < frameCount` and `length <= capacity` (a peeked frame's length always is). Hot path.
+   */
+  copyOut(ringOffset: number, length: number, frame: number): void {
+    if (length <= JS_COPY_MAX) copyInJs(this.ringView, ringOffset, this.poolView, frame * this.frameSize + this.rxOffset, length);
+    else memcpy(this.baseAddress + this.rxOffset + frame * this.frameSize, this.ringAddress + ringOffset, length);
+  }
+
+  /**
    * Gives the `count` slots from `first` back to the kernel (status KERNEL), after their frames were copied.
    * One release store and one acquire load, then plain stores: the release/acquire pair orders every read of
    * those slots before any of the status stores (on weakly ordered CPUs as well; x86 keeps that order anyway),
@@ -402,6 +522,8 @@ export class MmapDispatcher extends FdDispatcherBase {
       this.ring32 = EMPTY_I32;
       this.ring16 = EMPTY_U16;
       this.ringView = EMPTY_VIEW;
+      this.ringMemoryBytes = EMPTY_U8;
+      this.peeked = 0;
       this.ringAddress = 0;
       munmap(this.ringBigAddress, this.ringBytes);
       releaseRing(this.fd);

@@ -344,6 +344,22 @@ export class PacketWriter {
     if (!(bytes instanceof Uint8Array) || !(bytes.buffer instanceof SharedArrayBuffer)) {
       throw new NetshardError('ERR_INVALID_ARG_TYPE', `memory must be a Uint8Array over a SharedArrayBuffer, received ${bytes instanceof Uint8Array ? 'a Uint8Array over an ArrayBuffer' : describeValue(bytes)}`);
     }
+    return this.addMemory(bytes);
+  }
+
+  /**
+   * Registers memory mapped outside the JS heap (`MmapDispatcher.ringMemory`: a PACKET_MMAP ring, which
+   * stays at its address until unmapped) and returns its id. The caller sends from it only while it is
+   * mapped. Control path.
+   */
+  registerMappedMemory(bytes: Uint8Array): number {
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength === 0) {
+      throw new NetshardError('ERR_INVALID_ARG_TYPE', `memory must be a non-empty Uint8Array, received ${describeValue(bytes)}`);
+    }
+    return this.addMemory(bytes);
+  }
+
+  private addMemory(bytes: Uint8Array): number {
     const id = this.memories.length;
     if (id === this.memoryBase.length) {
       const base = new Float64Array(id * 2), length = new Float64Array(id * 2);

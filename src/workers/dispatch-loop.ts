@@ -17,6 +17,13 @@
  * Forwarded frames never leave this thread: freed right after sendmmsg returns (the kernel has copied
  * them). Only packets for the stack cross to the coordinator.
  *
+ * In place (a PACKET_MMAP fd on an Ethernet link): the turn peeks the ready ring slots instead of copying
+ * them into pool frames (`MmapDispatcher.peekInPlace`), applies the endpoint's Ethernet checks itself,
+ * parses, decides and forwards from the ring memory (registered with every forward writer), copies only
+ * packets for the stack into a pool frame, and hands the slots back after the sends (`releaseInPlace`):
+ * the kernel copies forwarded bytes on send anyway, so the receive-side copy was pure overhead. Counters
+ * move exactly as on the copying path.
+ *
  * Checksum offload: the endpoint reports per packet what the kernel said (`RxChecksum`, AF_PACKET in
  * recvmmsg and mmap modes). Verified or partial (a local sender's tx checksum offload, e.g. over a veth)
  * go to the stack with `DESC_FLAG_CHECKSUM_OK` (plus `DESC_FLAG_CHECKSUM_PARTIAL`), so it skips the check
@@ -27,8 +34,11 @@
  * no closure, no string, no throw; counters written once per batch.
  */
 import {
+  LinkCounter,
+  MmapDispatcher,
   PacketWriter,
   carriesVnetHeader,
+  toLinkAddress,
   SEND_BATCH_SIZE,
   TxBatch,
   RxChecksum,
@@ -163,6 +173,19 @@ export class DispatchLoop {
   private readonly txFrames: Int32Array;
   private sent = false; // a send happened this turn: refresh the tx counters
 
+  // In-place path (PACKET_MMAP over an Ethernet link): packets are parsed and forwarded straight from the
+  // kernel's ring slots, no copy into a pool frame; only packets for the stack are copied into one.
+  /** The fd's ring dispatcher when the in-place path is used, else null. */
+  private readonly mmap: MmapDispatcher | null;
+  /** Its ring memory as a DataView (an empty one without the in-place path). */
+  private readonly ringView: DataView;
+  /** Memory id of the ring in every forward writer (registered right after the pool, so 1); -1 without. */
+  private readonly ringMemoryId: number;
+  /** Ring offsets of the peeked frames (their lengths go in `lengths`). */
+  private readonly offsets: Int32Array;
+  /** The endpoint's link address (empty: no filter), for the MAC filter the endpoint's receive would apply. */
+  private readonly linkBytes: Uint8Array;
+
   constructor(p: DispatchLoopParts) {
     this.endpoint = p.endpoint;
     this.stopFd = p.stopFd;
@@ -190,6 +213,14 @@ export class DispatchLoop {
     this.lengths = new Int32Array(p.batchSize);
     this.checksums = new Uint8Array(p.batchSize);
     this.fresh = new Int32Array(p.batchSize);
+    const d = p.endpoint.dispatcher(0);
+    // Only over an Ethernet link: a forwarder may write a link header before a bare IP packet (its frame's
+    // headroom), and before a ring frame is the slot's header.
+    this.mmap = d instanceof MmapDispatcher && own.ethernetHeader && p.endpoint.ethernetHeader ? d : null;
+    this.ringView = this.mmap !== null ? this.mmap.ringDataView : new DataView(new ArrayBuffer(0));
+    this.offsets = new Int32Array(this.mmap !== null ? p.batchSize : 0);
+    this.linkBytes = toLinkAddress(p.endpoint.linkAddress, 'endpoint.linkAddress');
+    let ringMemoryId = -1;
     this.writers = p.links.map((l) => {
       // One sendmmsg per receive batch and fd (not 47 + 17 for a batch of 64 to one fd).
       // Frames leave as they are (ethernetHeader false: forwarded frames carry their own); an fd made with
@@ -197,8 +228,10 @@ export class DispatchLoop {
       const vnetHeader = l.fds.map((fd, i) => carriesVnetHeader(fd, l.isSocket[i] === true, l.ethernetHeader));
       const w = new PacketWriter({ fds: l.fds, isSocket: l.isSocket, ethernetHeader: false, vnetHeader, sendBatchSize: p.batchSize });
       w.registerMemory(p.pool.bytes);
+      if (this.mmap !== null) ringMemoryId = w.registerMappedMemory(this.mmap.ringMemory); // same id in each
       return w;
     });
+    this.ringMemoryId = ringMemoryId;
     // A receive batch of n packets can send all n to one link: each batch holds a whole receive batch.
     this.forwardBatches = p.links.map(() => new TxBatch(p.batchSize));
     this.forwardFrames = p.links.map(() => new Int32Array(p.batchSize));
@@ -257,6 +290,7 @@ export class DispatchLoop {
 
   /** Refills the receive batch, receives, and dispatches what arrived. Returns the count or the fd's end code. */
   private receive(): number {
+    if (this.mmap !== null) return this.receiveInPlace(this.mmap);
     let have = this.have;
     const batch = this.batchSize;
     if (have < batch) {
@@ -271,15 +305,62 @@ export class DispatchLoop {
     }
     const n = this.endpoint.receive(0, this.frames, this.lengths, have, this.checksums);
     if (n <= 0) return n;
-    this.dispatch(n);
+    this.dispatch(n, false);
     this.frames.copyWithin(0, n, have); // the unused frames move to the front
     this.have = have - n;
     return n;
   }
 
-  /** Parses, hashes and decides each of the `n` received frames; forwards, publishes or frees every one. */
-  private dispatch(n: number): void {
-    const view = this.view, pool = this.pool, frames = this.frames, lengths = this.lengths, checksums = this.checksums;
+  /**
+   * The in-place receive: peeks up to a batch of ready ring frames, applies the endpoint's Ethernet checks
+   * (short frames, other hosts: counted in its link counters, as its `receive` does), dispatches them from
+   * the ring, then hands the slots back (after the sends: the kernel has copied the forwarded bytes).
+   * Returns the count or the fd's end code.
+   */
+  private receiveInPlace(d: MmapDispatcher): number {
+    const endpoint = this.endpoint;
+    // Stopped or ended: the endpoint's receive ends the fd (and runs its callback) exactly as it would.
+    if (d.stopFd.stopped || endpoint.ended(0)) return endpoint.receive(0, this.frames, this.lengths, 0);
+    const offsets = this.offsets, lengths = this.lengths, checksums = this.checksums;
+    const got = d.peekInPlace(offsets, lengths, this.batchSize, checksums);
+    if (got < 0) return endpoint.receive(0, this.frames, lengths, this.batchSize); // closed: the endpoint ends it
+    if (got === 0) {
+      d.releaseInPlace(); // truncated or empty frames only
+      return 0;
+    }
+    const ring = d.ringMemory, mac = this.linkBytes, filter = mac.length !== 0;
+    const counters = endpoint.linkCounters; // fd index 0
+    let n = 0;
+    for (let i = 0; i < got; i++) {
+      const at = offsets[i]!, length = lengths[i]!;
+      if (length < ETHERNET_HEADER_SIZE) { counters[LinkCounter.rxShort]!++; continue; }
+      // Our address, or any group address (the I/G bit of the first byte: broadcast, multicast).
+      if (filter && (ring[at]! & 1) === 0 &&
+          !(ring[at] === mac[0] && ring[at + 1] === mac[1] && ring[at + 2] === mac[2] &&
+            ring[at + 3] === mac[3] && ring[at + 4] === mac[4] && ring[at + 5] === mac[5])) {
+        counters[LinkCounter.rxOtherHost]!++;
+        continue;
+      }
+      if (n !== i) {
+        offsets[n] = at;
+        checksums[n] = checksums[i]!;
+      }
+      lengths[n++] = length - ETHERNET_HEADER_SIZE;
+    }
+    if (n > 0) this.dispatch(n, true);
+    d.releaseInPlace();
+    return n;
+  }
+
+  /**
+   * Parses, hashes and decides each of the `n` received packets; forwards, publishes or frees every one.
+   * `inPlace`: they are ring frames at `offsets[i]` (forwarded from the ring, copied into a pool frame
+   * only for the stack), else pool frames `frames[i]`.
+   */
+  private dispatch(n: number, inPlace: boolean): void {
+    const view = inPlace ? this.ringView : this.view;
+    const pool = this.pool, frames = this.frames, offsets = this.offsets, lengths = this.lengths, checksums = this.checksums;
+    const memoryId = inPlace ? this.ringMemoryId : 0;
     const parsed = this.parsed, decision = this.decision, forwarder = this.forwarder;
     const rx = this.rx, records = rx.records, stats = this.stats;
     const rxOffset = this.rxOffset, linkHeader = this.linkHeader, ethernet = this.ethernet;
@@ -294,8 +375,8 @@ export class DispatchLoop {
     let published = 0, forwarded = 0, forwardDrops = 0, ringDrops = 0, bytes = 0;
     let notReady = 0, valid = 0, completed = 0;
     for (let i = 0; i < n; i++) {
-      const frame = frames[i]!;
-      const start = pool.offsetOf(frame) + rxOffset;
+      let frame = inPlace ? -1 : frames[i]!;
+      const start = inPlace ? offsets[i]! : pool.offsetOf(frame) + rxOffset;
       const length = lengths[i]! + linkHeader;
       const checksum = checksums[i]!;
       bytes += length;
@@ -304,7 +385,7 @@ export class DispatchLoop {
       const reason = parsePacket(view, start, start + length, ethernet, parsed);
       if (reason !== ParseReason.Ok) {
         stats[RX_DROPS_BY_REASON + reason]!++;
-        pool.free(frame);
+        if (!inPlace) pool.free(frame);
         continue;
       }
       // The flow hash is taken where it is used (decide rewrites only MACs and TTL, never what it reads).
@@ -323,14 +404,20 @@ export class DispatchLoop {
         const link = decision.link;
         // The hash only picks the egress fd (`hash % n`): a link with one fd needs none.
         const hash = singleFd[link] === 1 ? 0 : this.hash(view, parsed);
-        const k = this.forwardBatches[link]!.addFrame(hash, 0, decision.start, decision.end - decision.start);
-        this.forwardFrames[link]![lastSlot - k] = frame; // from the end: see sendForwards
+        const k = this.forwardBatches[link]!.addFrame(hash, memoryId, decision.start, decision.end - decision.start);
+        this.forwardFrames[link]![lastSlot - k] = frame; // from the end: see sendForwards (-1 in place)
         forwarded++;
       } else if (action === ForwardVerdict.ToStack) {
         if (published >= room) {
           ringDrops++;
-          pool.free(frame);
+          if (!inPlace) pool.free(frame);
           continue;
+        }
+        if (inPlace) {
+          // The copy the ring receive would have made: the stack keeps the packet past the slot's release.
+          frame = pool.alloc();
+          if (frame < 0) { ringDrops++; continue; } // counted in the pool's allocFailures too
+          this.mmap!.copyOut(start, length, frame);
         }
         const s = rx.slot(published++);
         const transportOffset = parsed.transportOffset >= 0 && parsed.fragment !== FragmentKind.NonFirst ? parsed.transportOffset - start : NO_HEADER;
@@ -347,7 +434,7 @@ export class DispatchLoop {
         records[s + DESC_USER] = decision.reason;
       } else {
         forwardDrops++;
-        pool.free(frame);
+        if (!inPlace) pool.free(frame);
       }
     }
     // Counters first: the publish below (a seq-cst store) then orders them before the descriptors, so
@@ -369,7 +456,7 @@ export class DispatchLoop {
       Atomics.add(this.doorbell, DOORBELL_WORD, 1);
       Atomics.notify(this.doorbell, DOORBELL_WORD);
     }
-    if (forwarded > 0) this.sendForwards();
+    if (forwarded > 0) this.sendForwards(inPlace);
   }
 
   /**
@@ -401,7 +488,7 @@ export class DispatchLoop {
    * LIFO free list hands them back in receive order and the next receive batch reuses the same frames in the
    * same slots (the recvmmsg dispatcher then rewrites no iovec).
    */
-  private sendForwards(): void {
+  private sendForwards(inPlace: boolean): void {
     const batches = this.forwardBatches;
     const size = this.batchSize;
     for (let link = 0; link < batches.length; link++) {
@@ -409,7 +496,7 @@ export class DispatchLoop {
       const count = batch.count;
       if (count === 0) continue;
       this.writers[link]!.writePackets(batch);
-      this.pool.freeBatch(this.forwardFrames[link]!, count, size - count);
+      if (!inPlace) this.pool.freeBatch(this.forwardFrames[link]!, count, size - count);
       batch.clear();
     }
     this.sent = true;
@@ -477,7 +564,8 @@ export class DispatchLoop {
     }
     const stats = this.stats;
     stats[WorkerStat.sleeps]!++;
-    const r = this.have === 0 && this.pool.available === 0
+    // In place, receiving needs no free frame: keep watching the fd.
+    const r = this.mmap === null && this.have === 0 && this.pool.available === 0
       ? this.stopFd.wait(-1, this.pollTimeoutMs) // poll ignores fd -1: the eventfd alone
       : this.endpoint.wait(0, this.pollTimeoutMs);
     tx.cancelWakeup();
@@ -493,6 +581,7 @@ export class DispatchLoop {
    */
   release(timeoutMs: number): number {
     while (this.drainTx() > 0);
+    this.mmap?.releaseInPlace(); // no slot stays held (each turn releases its own already)
     this.pool.freeBatch(this.frames, this.have);
     this.have = 0;
     const deadline = Date.now() + timeoutMs;

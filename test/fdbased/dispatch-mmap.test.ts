@@ -84,6 +84,38 @@ function collect(d: MmapDispatcher, area: { bytes: Uint8Array; frameSize: number
   return { got, others };
 }
 
+/**
+ * `collect` through the in-place API: peeks ring frames (at most `max` a call), parses them where they
+ * lie in the ring, then hands the slots back.
+ */
+function collectInPlace(d: MmapDispatcher, want: number, idleMs: number, max = 64): { got: TestDatagram[]; others: number } {
+  const offsets = new Int32Array(max);
+  const lengths = new Int32Array(max);
+  const got: TestDatagram[] = [];
+  let others = 0;
+  const deadline = Date.now() + 15_000;
+  let last = Date.now();
+  while (got.length < want && Date.now() < deadline && Date.now() - last < idleMs) {
+    const n = d.peekInPlace(offsets, lengths, max);
+    assert.ok(n >= 0, `peekInPlace returned ${n}`);
+    if (n === 0) {
+      d.releaseInPlace();
+      const w = d.wait(20);
+      assert.ok(w === WaitResult.Ready || w === WaitResult.Timeout, `wait returned ${w}`);
+      continue;
+    }
+    last = Date.now();
+    for (let i = 0; i < n; i++) {
+      const p = parseTestFrame(d.ringMemory, offsets[i]!, lengths[i]!, PORT);
+      if (p === null) others++;
+      else got.push(p);
+    }
+    assert.ok(d.releaseInPlace() >= n, 'every peeked slot goes back');
+    assert.is(d.releaseInPlace(), 0, 'idempotent');
+  }
+  return { got, others };
+}
+
 function checkExact(got: TestDatagram[], sourcePorts: number[], perFlow: number, payloadBytes: number, drops: number): void {
   const sent = sourcePorts.length * perFlow;
   assert.is(got.length + drops, sent, `received ${got.length} + kernel drops ${drops} != sent ${sent}`);
@@ -171,6 +203,107 @@ if (reason !== '') {
       assert.equal(b.got.map((p) => p.seq), [0, 1, 2, 3, 4, 5, 6, 7], 'a second full ring after handing every slot back');
       d.readKernelStatistics();
       assert.is(d.ringCounters[MmapCounter.kernelDrops], 4, 'no new drops');
+    } finally {
+      d?.close();
+      closeFds(fds);
+    }
+  });
+
+  for (const c of [
+    { name: '64-byte frames', payloadBytes: 22 },
+    { name: '1500-byte frames', payloadBytes: 1458 },
+  ]) {
+    Mmap(`in place, ${c.name}: peekInPlace shows exactly what the kernel sent, releaseInPlace returns the slots`, async () => {
+      const t = topo!;
+      const { fds } = openPacketSockets(t.b, 1, { netns: t.ns });
+      let d: MmapDispatcher | undefined;
+      try {
+        d = createMmapDispatcher({ fd: fds[0]!, frames: frameArea(16), ringFrames: 32 });
+        const flows = 4;
+        const perFlow = 80; // 320 packets through 32 slots
+        const sender = startUdpFlows(t.ns, { flows, perFlow, payloadBytes: c.payloadBytes, destinationPort: PORT, burst: 16, pauseMs: 2 });
+        const { got, others } = collectInPlace(d, flows * perFlow, 3000, 16);
+        const sent = await sender.done;
+        d.readKernelStatistics();
+        const drops = d.ringCounters[MmapCounter.kernelDrops]!;
+        if (drops > 0) console.log(`  (in place, ${c.name}: the kernel dropped ${drops} of ${flows * perFlow} on this busy machine; accounted for)`);
+        checkExact(got, sent.sourcePorts, perFlow, c.payloadBytes, drops);
+        assert.ok(got.length > d.geometry.frameCount, `${got.length} packets through ${d.geometry.frameCount} slots: slots were handed back`);
+        assert.is(others, 0, 'no other frames');
+        assert.is(d.counters.rxPackets, got.length);
+        assert.is(d.counters.rxBytes, got.length * (c.payloadBytes + 42));
+        assert.is(d.counters.rxTruncated, 0);
+      } finally {
+        d?.close();
+        closeFds(fds);
+      }
+    });
+  }
+
+  Mmap('in place: peeked slots stay ours until releaseInPlace (the kernel drops meanwhile), then a second lap fills them', () => {
+    const t = topo!;
+    const { fds } = openPacketSockets(t.b, 1, { netns: t.ns });
+    let d: MmapDispatcher | undefined;
+    try {
+      const area = frameArea(16);
+      d = createMmapDispatcher({ fd: fds[0]!, frames: area, ringFrameSize: 8192, ringFrames: 8 });
+      assert.is(d.geometry.frameCount, 8);
+      const offsets = new Int32Array(8), lengths = new Int32Array(8);
+      const first = sendUdpFlows(t.ns, { flows: 1, perFlow: 8, payloadBytes: 100, destinationPort: PORT });
+      assert.is(d.wait(1000), WaitResult.Ready);
+      assert.is(d.peekInPlace(offsets, lengths, 8), 8);
+      const seqs = [];
+      for (let i = 0; i < 8; i++) {
+        const p = parseTestFrame(d.ringMemory, offsets[i]!, lengths[i]!, PORT)!;
+        assert.ok(p !== null && p.intact && p.sourcePort === first.sourcePorts[0], `frame ${i} as sent`);
+        assert.is(d.ringDataView.getUint16(offsets[i]! + 12), 0x0800, 'the DataView sees the same memory');
+        seqs.push(p.seq);
+      }
+      assert.equal(seqs, [0, 1, 2, 3, 4, 5, 6, 7]);
+      // Not released: the kernel must drop what comes now, and leave the frames we hold untouched.
+      sendUdpFlows(t.ns, { flows: 1, perFlow: 4, payloadBytes: 100, destinationPort: PORT });
+      d.readKernelStatistics();
+      assert.is(d.ringCounters[MmapCounter.kernelDrops], 4, 'held slots are not overwritten: the kernel drops');
+      for (let i = 0; i < 8; i++) assert.is(parseTestFrame(d.ringMemory, offsets[i]!, lengths[i]!, PORT)!.seq, i, `frame ${i} untouched`);
+      assert.is(d.releaseInPlace(), 8);
+      // Every status word is KERNEL again: a second full lap.
+      sendUdpFlows(t.ns, { flows: 1, perFlow: 8, payloadBytes: 100, destinationPort: PORT });
+      const b = collectInPlace(d, 8, 300, 3); // 3 at a time: peeks that end mid-ring and wrap
+      assert.equal(b.got.map((p) => p.seq), [0, 1, 2, 3, 4, 5, 6, 7], 'a second lap after releaseInPlace');
+      // receive() picks up where the in-place reads left off.
+      sendUdpFlows(t.ns, { flows: 1, perFlow: 3, payloadBytes: 100, destinationPort: PORT });
+      assert.equal(collect(d, area, 0, 3, 300).got.map((p) => p.seq), [0, 1, 2]);
+      assert.is(d.counters.rxPackets, 19);
+    } finally {
+      d?.close();
+      closeFds(fds);
+    }
+  });
+
+  Mmap('in place: truncated frames are counted and skipped, their slots handed back with the rest', async () => {
+    const t = topo!;
+    const { fds } = openPacketSockets(t.b, 1, { netns: t.ns });
+    let d: MmapDispatcher | undefined;
+    try {
+      // 128-byte slots, the frame at tp_mac 66: 62 bytes of frame room. 58-byte frames fit, 142-byte ones are cut.
+      d = createMmapDispatcher({ fd: fds[0]!, frames: frameArea(16), ringFrameSize: 128, ringFrames: 8 });
+      const slots = d.geometry.frameCount;
+      sendUdpFlows(t.ns, { flows: 1, perFlow: 3, payloadBytes: 100, destinationPort: PORT });
+      sendUdpFlows(t.ns, { flows: 1, perFlow: 3, payloadBytes: 16, destinationPort: PORT });
+      const a = collectInPlace(d, 3, 300);
+      assert.equal(a.got.map((p) => p.seq), [0, 1, 2], 'the small ones');
+      assert.ok(a.got.every((p) => p.intact && p.payloadBytes === 16));
+      assert.is(d.counters.rxTruncated, 3);
+      assert.is(d.counters.rxPackets, 3);
+      // More than a lap: every slot went back, the truncated frames' too.
+      const more = slots + 8;
+      const sender = startUdpFlows(t.ns, { flows: 1, perFlow: more, payloadBytes: 16, destinationPort: PORT, burst: 16, pauseMs: 2 });
+      const b = collectInPlace(d, more, 3000);
+      await sender.done;
+      d.readKernelStatistics();
+      assert.is(b.got.length + d.ringCounters[MmapCounter.kernelDrops]!, more, 'a full lap and more after the truncated frames');
+      assert.ok(b.got.length > slots, `${b.got.length} through ${slots} slots`);
+      assert.is(d.counters.rxTruncated, 3);
     } finally {
       d?.close();
       closeFds(fds);
