@@ -25,10 +25,11 @@ const TCP_CHECKSUM = 16;
 const ICMPV6_CHECKSUM = 2;
 
 /**
- * Words summed between folds in `checksumView`: 2^16 u32 words add up to less than 2^48, far below the
- * 2^53 where doubles stop being exact, so any buffer length is safe and the inner loop stays branch-free.
+ * 32-bit words `checksumView` adds (as their two 16-bit halves) between two folds of its sum: 4096 of
+ * them plus a folded sum stay below 2^30, a small integer (Smi) on every V8 build, so no add ever yields
+ * a heap number.
  */
-const WORDS_PER_FOLD = 0x10000;
+const WORDS_PER_FOLD = 4096;
 
 /** Folds a non-negative integer below 2^53 into a 16-bit one's-complement sum (end-around carry). */
 function fold(sum: number): number {
@@ -60,10 +61,14 @@ export function checksum(bytes: Uint8Array, offset: number, length: number, init
 }
 
 /**
- * Returns the same sum as `checksum()` over `view[offset, offset+length)`, reading 32-bit words through
- * the DataView (a 32-bit big-endian word is congruent to the sum of its two 16-bit halves mod 0xffff, so
- * the folded result is identical). Use it where a frame pool hands out its DataView.
- * Allocation: none. Precondition: the range lies inside `view`.
+ * Returns the same sum as `checksum()` over `view[offset, offset+length)`, added to `initial` (a previous
+ * sum in [0, 0xffff]), reading 32-bit words through the DataView and adding their 16-bit halves. Use it
+ * where a frame pool hands out its DataView. Every value stays a small integer: a word is read signed
+ * (an int32) and split, and the loop folds the sum every `WORDS_PER_FOLD` words. That matters on the
+ * per-packet path (forwarding completes partial checksums): adding unsigned 32-bit words made doubles
+ * above 2^31, a heap number per add whenever V8 ran this function unoptimized, measured as steady
+ * scavenges in a forwarding worker (`bench/forward-gc.ts`). Allocation: none, optimized or not.
+ * Precondition: the range lies inside `view`.
  */
 export function checksumView(view: DataView, offset: number, length: number, initial = 0): number {
   let sum = initial;
@@ -71,19 +76,21 @@ export function checksumView(view: DataView, offset: number, length: number, ini
   const end = offset + length;
   const end4 = end - 3;
   while (i < end4) {
-    const stop = Math.min(end4, i + 4 * WORDS_PER_FOLD);
-    for (; i < stop; i += 4) sum += view.getUint32(i);
-    // Folded inline, here and below: a sum above 2^31 passed to a call that V8 does not inline is boxed
-    // into a heap number, an allocation per packet (seen with the sampling heap profiler).
-    while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+    let stop = i + 4 * WORDS_PER_FOLD;
+    if (stop > end4) stop = end4;
+    for (; i < stop; i += 4) {
+      const w = view.getInt32(i);
+      sum += (w >>> 16) + (w & 0xffff);
+    }
+    sum = (sum & 0xffff) + (sum >>> 16);
   }
   if (i + 1 < end) {
     sum += view.getUint16(i);
     i += 2;
   }
   if (i < end) sum += view.getUint8(i) << 8;
-  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
-  return sum;
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
 }
 
 /**
