@@ -158,6 +158,12 @@ export const JS_COPY_MAX = 256;
  */
 export const LOSING_READ_INTERVAL = 64;
 
+/** A slot's checksum state: tpacket_rcv sets CSUMNOTREADY for a CHECKSUM_PARTIAL skb, else CSUM_VALID when verified. */
+function checksumStatus(status: number): RxChecksum {
+  return (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
+    : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+}
+
 /** Copies `length` bytes from `from[fromOffset]` to `to[toOffset]`, 4 bytes at a time (DataView: any alignment). */
 function copyInJs(from: DataView, fromOffset: number, to: DataView, toOffset: number, length: number): void {
   let i = 0;
@@ -292,20 +298,7 @@ export class MmapDispatcher extends FdDispatcherBase {
     let notReady = 0;
     let valid = 0;
     let end = 0;
-    // First pass: load the header and the first two data lines (what a small frame spans) of every ready
-    // slot of this batch with nothing else in between, so their cache misses overlap; the copies below
-    // then find them cached. Draining a full ring of 64-byte frames, this took the rate from ~4 to ~7 Mpps
-    // (bench/veth-receive.ts, queued): one miss at a time, with a copy's work between them, does not
-    // overlap. `mac` < the slot's header room and a slot is >= 2 KiB, so `data + 64` stays in the slot.
-    let touched = 0;
-    for (let i = 0, s = slot; i < n && i < slots; i++) {
-      const offset = offsets[s]!;
-      if ((Atomics.load(ring32, (offset + TP_STATUS) >> 2) & TP_STATUS_USER) === 0) break;
-      const data = (offset + ring16[(offset + TP_MAC) >> 1]!) >> 2;
-      touched ^= ring32[data]! ^ ring32[data + 16]!;
-      s = s + 1 === slots ? 0 : s + 1;
-    }
-    this.touched = touched;
+    this.prefetch(n);
     // `seen < slots`: dropped frames fill no caller frame, so bound the scan by one lap of the ring.
     while (k < n && seen < slots) {
       const offset = offsets[slot]!;
@@ -327,9 +320,7 @@ export class MmapDispatcher extends FdDispatcherBase {
         // slot holds mac + snaplen bytes.
         if (snaplen <= JS_COPY_MAX) copyInJs(ringView, offset + mac, poolView, frame * frameSize + rxOffset, snaplen);
         else memcpy(destination + frame * frameSize, ringAddress + offset + mac, snaplen);
-        // tpacket_rcv sets CSUMNOTREADY for a CHECKSUM_PARTIAL skb, else CSUM_VALID when verified.
-        const checksum = (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
-          : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+        const checksum = checksumStatus(status);
         if (checksum === RxChecksum.NotReady) notReady++;
         else if (checksum === RxChecksum.Valid) valid++;
         if (checksums !== undefined) checksums[k] = checksum;
@@ -340,20 +331,7 @@ export class MmapDispatcher extends FdDispatcherBase {
     }
     if (seen > 0) this.handBack(this.slot, seen);
     this.slot = slot;
-    if (seen > 0) {
-      this.countBatch(k, bytes, seen - k);
-      const v = this.counterValues;
-      if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
-      if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
-      if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
-      if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
-      if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
-      if (losing !== 0) {
-        this.ringCounters[MmapCounter.losingFrames]! += losing;
-        // Reading also clears the LOSING state; once per LOSING_READ_INTERVAL such batches (see there).
-        if (this.losingBatches++ % LOSING_READ_INTERVAL === 0) this.readKernelStatistics();
-      }
-    }
+    if (seen > 0) this.countScan(k, bytes, seen, truncated, empty, notReady, valid, copies, losing);
     return k > 0 ? k : end;
   }
 
@@ -389,16 +367,7 @@ export class MmapDispatcher extends FdDispatcherBase {
     const capacity = this.capacity;
     let slot = this.slot;
     let k = 0, seen = 0, bytes = 0, truncated = 0, empty = 0, losing = 0, copies = 0, notReady = 0, valid = 0;
-    // The same prefetch pass as `receive` (see there): the parse that follows then finds the lines cached.
-    let touched = 0;
-    for (let i = 0, s = slot; i < n && i < slots; i++) {
-      const offset = slotOffsets[s]!;
-      if ((Atomics.load(ring32, (offset + TP_STATUS) >> 2) & TP_STATUS_USER) === 0) break;
-      const data = (offset + ring16[(offset + TP_MAC) >> 1]!) >> 2;
-      touched ^= ring32[data]! ^ ring32[data + 16]!;
-      s = s + 1 === slots ? 0 : s + 1;
-    }
-    this.touched = touched;
+    this.prefetch(n);
     while (k < n && seen < slots) {
       const offset = slotOffsets[slot]!;
       const word = offset >> 2;
@@ -414,8 +383,7 @@ export class MmapDispatcher extends FdDispatcherBase {
       else if (snaplen !== length || snaplen > capacity || mac + snaplen > slotSize) truncated++;
       else if (snaplen <= 0) empty++;
       else {
-        const checksum = (status & TP_STATUS_CSUMNOTREADY) !== 0 ? RxChecksum.NotReady
-          : (status & TP_STATUS_CSUM_VALID) !== 0 ? RxChecksum.Valid : RxChecksum.Unknown;
+        const checksum = checksumStatus(status);
         if (checksum === RxChecksum.NotReady) notReady++;
         else if (checksum === RxChecksum.Valid) valid++;
         if (checksums !== undefined) checksums[k] = checksum;
@@ -426,19 +394,7 @@ export class MmapDispatcher extends FdDispatcherBase {
       slot = slot + 1 === slots ? 0 : slot + 1;
     }
     this.peeked = seen;
-    if (seen > 0) {
-      this.countBatch(k, bytes, seen - k);
-      const v = this.counterValues;
-      if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
-      if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
-      if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
-      if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
-      if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
-      if (losing !== 0) {
-        this.ringCounters[MmapCounter.losingFrames]! += losing;
-        if (this.losingBatches++ % LOSING_READ_INTERVAL === 0) this.readKernelStatistics();
-      }
-    }
+    if (seen > 0) this.countScan(k, bytes, seen, truncated, empty, notReady, valid, copies, losing);
     return k;
   }
 
@@ -466,6 +422,42 @@ export class MmapDispatcher extends FdDispatcherBase {
   copyOut(ringOffset: number, length: number, frame: number): void {
     if (length <= JS_COPY_MAX) copyInJs(this.ringView, ringOffset, this.poolView, frame * this.frameSize + this.rxOffset, length);
     else memcpy(this.baseAddress + this.rxOffset + frame * this.frameSize, this.ringAddress + ringOffset, length);
+  }
+
+  /**
+   * Loads the header and the first two data lines (what a small frame spans) of up to `n` ready slots from
+   * `slot`, with nothing else in between, so their cache misses overlap; the copy or parse that follows
+   * then finds them cached. Draining a full ring of 64-byte frames, this took the rate from ~4 to ~10 Mpps
+   * (bench/veth-receive.ts, queued): one miss at a time, with a copy's work between them, does not overlap.
+   * `mac` < the slot's header room and a slot is >= 2 KiB, so `data + 64` stays in the slot. Once a batch.
+   */
+  private prefetch(n: number): void {
+    const ring32 = this.ring32, ring16 = this.ring16, offsets = this.slotOffsets, slots = offsets.length;
+    let touched = 0;
+    for (let i = 0, s = this.slot; i < n && i < slots; i++) {
+      const offset = offsets[s]!;
+      if ((Atomics.load(ring32, (offset + TP_STATUS) >> 2) & TP_STATUS_USER) === 0) break;
+      const data = (offset + ring16[(offset + TP_MAC) >> 1]!) >> 2;
+      touched ^= ring32[data]! ^ ring32[data + 16]!;
+      s = s + 1 === slots ? 0 : s + 1;
+    }
+    this.touched = touched;
+  }
+
+  /** Counts one scan of `seen` slots that delivered `k` frames of `bytes` bytes. Once a batch. */
+  private countScan(k: number, bytes: number, seen: number, truncated: number, empty: number, notReady: number, valid: number, copies: number, losing: number): void {
+    this.countBatch(k, bytes, seen - k);
+    const v = this.counterValues;
+    if (truncated !== 0) v[DispatcherCounter.rxTruncated]! += truncated;
+    if (empty !== 0) v[DispatcherCounter.rxEmpty]! += empty;
+    if (notReady !== 0) v[DispatcherCounter.rxChecksumNotReady]! += notReady;
+    if (valid !== 0) v[DispatcherCounter.rxChecksumValid]! += valid;
+    if (copies !== 0) this.ringCounters[MmapCounter.copyFrames]! += copies;
+    if (losing !== 0) {
+      this.ringCounters[MmapCounter.losingFrames]! += losing;
+      // Reading also clears the LOSING state; once per LOSING_READ_INTERVAL such batches (see there).
+      if (this.losingBatches++ % LOSING_READ_INTERVAL === 0) this.readKernelStatistics();
+    }
   }
 
   /**
