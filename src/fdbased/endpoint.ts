@@ -32,7 +32,7 @@ import {
 } from './dispatcher.ts';
 import { createReadvDispatcher } from './dispatch-readv.ts';
 import { createRecvmmsgDispatcher } from './dispatch-recvmmsg.ts';
-import { createMmapDispatcher } from './dispatch-mmap.ts';
+import { MmapDispatcher, createMmapDispatcher } from './dispatch-mmap.ts';
 import {
   toLinkAddress,
   validateEndpointOptions,
@@ -263,30 +263,58 @@ export class Endpoint {
     return this.stripEthernet(fdIndex, frames, lengths, n, checksums);
   }
 
+  /**
+   * Receives fd `fdIndex`'s ready frames in place, in its PACKET_MMAP ring (`MmapDispatcher.peekInPlace`):
+   * `offsets[0..n)` are where each frame's Ethernet header starts in `dispatcher.ringMemory`, lengths and
+   * checksum states as `receive` gives them, after the same Ethernet checks. The slots stay the caller's
+   * until `releaseInPlace(fdIndex)`. Returns n, 0, or the fd's end code, as `receive`. Precondition: the
+   * fd's dispatcher is an `MmapDispatcher` and the endpoint carries Ethernet headers. Thread: the attaching
+   * one. No allocation, no throw.
+   */
+  receiveInPlace(fdIndex: number, offsets: Int32Array, lengths: Int32Array, max: number, checksums?: Uint8Array): number {
+    const ended = this.endCodes[fdIndex];
+    if (ended !== 0) return ended === undefined ? -EINVAL : ended;
+    const d = this.dispatchers[fdIndex];
+    if (!(d instanceof MmapDispatcher)) return -EINVAL;
+    if (d.stopFd.stopped) {
+      this.end(fdIndex, RECEIVE_STOPPED);
+      return RECEIVE_STOPPED;
+    }
+    const got = d.peekInPlace(offsets, lengths, max, checksums);
+    if (got < 0) {
+      this.end(fdIndex, got);
+      return got;
+    }
+    const memory = d.ringMemory;
+    let k = 0;
+    for (let i = 0; i < got; i++) {
+      const at = offsets[i] as number, length = lengths[i] as number;
+      if (!this.acceptEthernet(fdIndex, memory, at, length)) continue;
+      if (k !== i) {
+        offsets[k] = at;
+        if (checksums !== undefined) checksums[k] = checksums[i] as number;
+      }
+      lengths[k++] = length - ETHERNET_HEADER_SIZE;
+    }
+    return k;
+  }
+
+  /** Hands back the ring slots of the last `receiveInPlace` on fd `fdIndex` (after their frames were sent or copied). */
+  releaseInPlace(fdIndex: number): void {
+    const d = this.dispatchers[fdIndex];
+    if (d instanceof MmapDispatcher) d.releaseInPlace();
+  }
+
   /** Drops short frames and frames for other hosts, compacts the rest (and their checksum states), subtracts the header from lengths. */
   private stripEthernet(fdIndex: number, frames: Int32Array, lengths: Int32Array, n: number, checksums: Uint8Array | undefined): number {
     const area = this.areas[fdIndex] as FrameArea;
     const memory = area.bytes;
     const frameSize = area.frameSize;
     const rxOffset = this.rxOffsets[fdIndex] as number;
-    const filter = this.hasLinkAddress;
-    const mac = this.linkBytes;
-    const counters = this.linkCounters;
-    const base = fdIndex * LINK_COUNTER_COUNT;
     let k = 0;
     for (let i = 0; i < n; i++) {
       const length = lengths[i] as number;
-      if (length < ETHERNET_HEADER_SIZE) { counters[base + LinkCounter.rxShort]!++; continue; }
-      if (filter) {
-        const at = (frames[i] as number) * frameSize + rxOffset;
-        // Accept our address, and any group address (the I/G bit of the first byte: broadcast, multicast).
-        if (((memory[at] as number) & 1) === 0 &&
-            !(memory[at] === mac[0] && memory[at + 1] === mac[1] && memory[at + 2] === mac[2] &&
-              memory[at + 3] === mac[3] && memory[at + 4] === mac[4] && memory[at + 5] === mac[5])) {
-          counters[base + LinkCounter.rxOtherHost]!++;
-          continue;
-        }
-      }
+      if (!this.acceptEthernet(fdIndex, memory, (frames[i] as number) * frameSize + rxOffset, length)) continue;
       if (k !== i) {
         const t = frames[k] as number;
         frames[k] = frames[i] as number;
@@ -297,6 +325,26 @@ export class Endpoint {
       k++;
     }
     return k;
+  }
+
+  /**
+   * Whether the Ethernet frame of `length` bytes at `memory[at]` is for this endpoint: long enough for its
+   * header, and (with a link address) sent to it or to a group address (the I/G bit of the first byte:
+   * broadcast, multicast). Counts a refused one in fd `fdIndex`'s link counters.
+   */
+  private acceptEthernet(fdIndex: number, memory: Uint8Array, at: number, length: number): boolean {
+    const counters = this.linkCounters;
+    const base = fdIndex * LINK_COUNTER_COUNT;
+    if (length < ETHERNET_HEADER_SIZE) {
+      counters[base + LinkCounter.rxShort]!++;
+      return false;
+    }
+    if (!this.hasLinkAddress || ((memory[at] as number) & 1) !== 0) return true;
+    const mac = this.linkBytes;
+    if (memory[at] === mac[0] && memory[at + 1] === mac[1] && memory[at + 2] === mac[2] &&
+        memory[at + 3] === mac[3] && memory[at + 4] === mac[4] && memory[at + 5] === mac[5]) return true;
+    counters[base + LinkCounter.rxOtherHost]!++;
+    return false;
   }
 
   /**

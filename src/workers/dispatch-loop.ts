@@ -34,11 +34,9 @@
  * no closure, no string, no throw; counters written once per batch.
  */
 import {
-  LinkCounter,
   MmapDispatcher,
   PacketWriter,
   carriesVnetHeader,
-  toLinkAddress,
   SEND_BATCH_SIZE,
   TxBatch,
   RxChecksum,
@@ -183,8 +181,6 @@ export class DispatchLoop {
   private readonly ringMemoryId: number;
   /** Ring offsets of the peeked frames (their lengths go in `lengths`). */
   private readonly offsets: Int32Array;
-  /** The endpoint's link address (empty: no filter), for the MAC filter the endpoint's receive would apply. */
-  private readonly linkBytes: Uint8Array;
 
   constructor(p: DispatchLoopParts) {
     this.endpoint = p.endpoint;
@@ -219,7 +215,6 @@ export class DispatchLoop {
     this.mmap = d instanceof MmapDispatcher && own.ethernetHeader && p.endpoint.ethernetHeader ? d : null;
     this.ringView = this.mmap !== null ? this.mmap.ringDataView : new DataView(new ArrayBuffer(0));
     this.offsets = new Int32Array(this.mmap !== null ? p.batchSize : 0);
-    this.linkBytes = toLinkAddress(p.endpoint.linkAddress, 'endpoint.linkAddress');
     let ringMemoryId = -1;
     this.writers = p.links.map((l) => {
       // One sendmmsg per receive batch and fd (not 47 + 17 for a batch of 64 to one fd).
@@ -290,7 +285,7 @@ export class DispatchLoop {
 
   /** Refills the receive batch, receives, and dispatches what arrived. Returns the count or the fd's end code. */
   private receive(): number {
-    if (this.mmap !== null) return this.receiveInPlace(this.mmap);
+    if (this.mmap !== null) return this.receiveInPlace();
     let have = this.have;
     const batch = this.batchSize;
     if (have < batch) {
@@ -312,43 +307,14 @@ export class DispatchLoop {
   }
 
   /**
-   * The in-place receive: peeks up to a batch of ready ring frames, applies the endpoint's Ethernet checks
-   * (short frames, other hosts: counted in its link counters, as its `receive` does), dispatches them from
-   * the ring, then hands the slots back (after the sends: the kernel has copied the forwarded bytes).
-   * Returns the count or the fd's end code.
+   * The in-place receive: the ready ring frames that pass the endpoint's Ethernet checks
+   * (`Endpoint.receiveInPlace`), dispatched from the ring, then the slots handed back (after the sends:
+   * the kernel has copied the forwarded bytes). Returns the count or the fd's end code.
    */
-  private receiveInPlace(d: MmapDispatcher): number {
-    const endpoint = this.endpoint;
-    // Stopped or ended: the endpoint's receive ends the fd (and runs its callback) exactly as it would.
-    if (d.stopFd.stopped || endpoint.ended(0)) return endpoint.receive(0, this.frames, this.lengths, 0);
-    const offsets = this.offsets, lengths = this.lengths, checksums = this.checksums;
-    const got = d.peekInPlace(offsets, lengths, this.batchSize, checksums);
-    if (got < 0) return endpoint.receive(0, this.frames, lengths, this.batchSize); // closed: the endpoint ends it
-    if (got === 0) {
-      d.releaseInPlace(); // truncated or empty frames only
-      return 0;
-    }
-    const ring = d.ringMemory, mac = this.linkBytes, filter = mac.length !== 0;
-    const counters = endpoint.linkCounters; // fd index 0
-    let n = 0;
-    for (let i = 0; i < got; i++) {
-      const at = offsets[i]!, length = lengths[i]!;
-      if (length < ETHERNET_HEADER_SIZE) { counters[LinkCounter.rxShort]!++; continue; }
-      // Our address, or any group address (the I/G bit of the first byte: broadcast, multicast).
-      if (filter && (ring[at]! & 1) === 0 &&
-          !(ring[at] === mac[0] && ring[at + 1] === mac[1] && ring[at + 2] === mac[2] &&
-            ring[at + 3] === mac[3] && ring[at + 4] === mac[4] && ring[at + 5] === mac[5])) {
-        counters[LinkCounter.rxOtherHost]!++;
-        continue;
-      }
-      if (n !== i) {
-        offsets[n] = at;
-        checksums[n] = checksums[i]!;
-      }
-      lengths[n++] = length - ETHERNET_HEADER_SIZE;
-    }
+  private receiveInPlace(): number {
+    const n = this.endpoint.receiveInPlace(0, this.offsets, this.lengths, this.batchSize, this.checksums);
     if (n > 0) this.dispatch(n, true);
-    d.releaseInPlace();
+    if (n >= 0) this.endpoint.releaseInPlace(0); // also the slots of truncated or other hosts' frames
     return n;
   }
 
@@ -581,7 +547,7 @@ export class DispatchLoop {
    */
   release(timeoutMs: number): number {
     while (this.drainTx() > 0);
-    this.mmap?.releaseInPlace(); // no slot stays held (each turn releases its own already)
+    if (this.mmap !== null) this.endpoint.releaseInPlace(0); // no slot stays held (each turn releases its own already)
     this.pool.freeBatch(this.frames, this.have);
     this.have = 0;
     const deadline = Date.now() + timeoutMs;
